@@ -1,0 +1,1 @@
+"""tasador: a Madrid house-price RandomForest served as an HTTP microservice."""

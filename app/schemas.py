@@ -1,0 +1,197 @@
+"""Wire formats of the API: what clients send and what they get back.
+
+Names follow the users' domain language (Spanish). Every bound below is a physical or
+geographic sanity limit, not the training range: the manifest records the training ranges.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+# Madrid's municipal area (El Pardo to Villaverde, Casa de Campo to Barajas), with a margin.
+LATITUD_MIN, LATITUD_MAX = 40.31, 40.65
+LONGITUD_MIN, LONGITUD_MAX = -3.89, -3.51
+SUPERFICIE_MIN, SUPERFICIE_MAX = 10.0, 5_000.0
+HABITACIONES_MAX = 30
+BANOS_MAX = 20
+ANTIGUEDAD_MAX = 400
+
+
+class Condicion(StrEnum):
+    """State of the home, as the listing portals name it."""
+
+    A_REFORMAR = "A reformar"
+    REFORMADO = "Reformado"
+    A_ESTRENAR = "A estrenar"
+    EN_BUEN_ESTADO = "En buen estado"
+
+
+def _whole_number(value: Any) -> Any:
+    """Accept 3 and 3.0 as a count; refuse 2.5, booleans and strings with a clear message."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("int_type", "Input should be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise PydanticCustomError(
+                "int_from_float", "Input should be a whole number, got {value}", {"value": value}
+            )
+        return int(value)
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_whole_number)]
+# strict: a JSON number only (true/"3" are refused); ints are still accepted as floats.
+Number = Annotated[float, Field(strict=True)]
+
+FORMULARIO_EJEMPLO: dict[str, Any] = {
+    "latitud": 40.4168,
+    "longitud": -3.7038,
+    "superficie_construida": 95.0,
+    "baños": 2,
+    "habitaciones": 3,
+    "jardin": False,
+    "antiguedad": 45,
+    "superficie_util": 82.0,
+    "ascensor": True,
+    "garaje": False,
+    "condicion": "En buen estado",
+}
+
+
+class Formulario(BaseModel):
+    """One home to appraise. ``banos`` is accepted for ``baños``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        frozen=True,
+        json_schema_extra={"examples": [FORMULARIO_EJEMPLO]},
+    )
+
+    latitud: Number = Field(
+        ge=LATITUD_MIN, le=LATITUD_MAX, description="Latitude (WGS84), inside Madrid."
+    )
+    longitud: Number = Field(
+        ge=LONGITUD_MIN, le=LONGITUD_MAX, description="Longitude (WGS84), inside Madrid."
+    )
+    superficie_construida: Number = Field(
+        ge=SUPERFICIE_MIN, le=SUPERFICIE_MAX, description="Built area in m²."
+    )
+    baños: Count = Field(
+        ge=1,
+        le=BANOS_MAX,
+        validation_alias=AliasChoices("baños", "banos"),
+        description="Bathrooms (also accepted as `banos`).",
+    )
+    habitaciones: Count = Field(ge=0, le=HABITACIONES_MAX, description="Bedrooms; 0 = studio.")
+    jardin: bool = Field(description="Has a garden or shared green area.")
+    antiguedad: Count = Field(ge=0, le=ANTIGUEDAD_MAX, description="Age of the building, years.")
+    superficie_util: Number = Field(
+        ge=SUPERFICIE_MIN,
+        le=SUPERFICIE_MAX,
+        description="Usable area in m²; at most the built area.",
+    )
+    ascensor: bool = Field(description="Building has a lift.")
+    garaje: bool = Field(description="Comes with a garage or parking space.")
+    condicion: Condicion = Field(description="State of the home.")
+
+    @field_validator("superficie_util")
+    @classmethod
+    def _util_within_construida(cls, value: float, info: ValidationInfo) -> float:
+        construida = info.data.get("superficie_construida")
+        if construida is not None and value > construida:
+            raise PydanticCustomError(
+                "superficie_util_too_large",
+                "superficie_util ({util}) cannot exceed superficie_construida ({construida})",
+                {"util": value, "construida": construida},
+            )
+        return value
+
+
+class Prediccion(BaseModel):
+    """The appraisal of one home."""
+
+    precio: float = Field(description="Estimated asking price in EUR.", examples=[412_500.0])
+    timestamp: datetime = Field(description="When the prediction was made (UTC).")
+    modelo: str = Field(description="Version of the model bundle that answered.")
+
+
+class Lote(BaseModel):
+    """Many homes in one call; the answer keeps their order."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"formularios": [FORMULARIO_EJEMPLO]}]}
+    )
+
+    formularios: list[Formulario] = Field(min_length=1)
+
+
+class PrediccionLote(BaseModel):
+    """One price per home of the batch, in the order they were sent."""
+
+    precios: list[float]
+    timestamp: datetime
+    modelo: str
+
+
+class Muestra(Formulario):
+    """A home with its true asking price, for evaluation."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**FORMULARIO_EJEMPLO, "precio": 398_000.0}]}
+    )
+
+    precio: Number = Field(gt=0, description="True asking price in EUR.")
+
+
+class PeticionEvaluacion(BaseModel):
+    """Labelled homes to score the model on."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "muestras": [
+                        {**FORMULARIO_EJEMPLO, "precio": 398_000.0},
+                        {
+                            **FORMULARIO_EJEMPLO,
+                            "superficie_construida": 60.0,
+                            "superficie_util": 52.0,
+                            "precio": 255_000.0,
+                        },
+                    ]
+                }
+            ]
+        },
+    )
+
+    muestras: list[Muestra] = Field(min_length=2)
+
+
+class Metricas(BaseModel):
+    """Regression metrics; ``mape`` is a fraction (0.19 = 19 %)."""
+
+    rmse: float
+    mae: float
+    r2: float | None = Field(description="None when the true prices are all equal.")
+    mape: float
+
+
+class Evaluacion(Metricas):
+    """Metrics on the rows sent, beside the hold-out metrics recorded at training time."""
+
+    n: int = Field(description="Rows scored.")
+    holdout: Metricas = Field(description="The model's hold-out metrics from training.")
+    modelo: str

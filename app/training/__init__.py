@@ -1,0 +1,1 @@
+"""The training pipeline that writes the model bundle the service serves."""
