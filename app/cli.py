@@ -125,9 +125,7 @@ def _train(args: argparse.Namespace) -> int:
             _say(f"{len(dataset)} usable rows, {dataset.rejected.total} rejected.")
             for line in dataset.rejected.summary():
                 _say(f"  rejected {line}")
-        manifest = train(
-            dataset, args.out, TrainingConfig(seed=args.seed, n_estimators=args.trees)
-        )
+        manifest = train(dataset, args.out, TrainingConfig(seed=args.seed, n_estimators=args.trees))
     except (DatasetError, OutputError) as exc:
         print(f"tasador train: {exc}", file=sys.stderr)
         return EXIT_USAGE

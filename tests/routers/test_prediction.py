@@ -21,7 +21,9 @@ def sklearn_prices(bundle_dir: Path, rows: list[dict[str, Any]]) -> np.ndarray:
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
     encodings = joblib.load(bundle_dir / "encodings.pkl")
     model = joblib.load(bundle_dir / "model.pkl")
-    frame = pd.DataFrame([{("baños" if k == "banos" else k): v for k, v in r.items()} for r in rows])
+    frame = pd.DataFrame(
+        [{("baños" if k == "banos" else k): v for k, v in r.items()} for r in rows]
+    )
     for name, codes in encodings.items():
         frame[name] = frame[name].map(codes)
     return model.predict(frame[manifest["features"]].astype(float).to_numpy())
@@ -77,7 +79,9 @@ BAD_FIELDS = [
     pytest.param("superficie_construida", 1e6, "less than or equal to 5000", id="area-absurd"),
     pytest.param("superficie_construida", True, "valid number", id="area-boolean"),
     pytest.param("superficie_util", 0, "greater than or equal", id="util-zero"),
-    pytest.param("superficie_util", 96.0, "cannot exceed superficie_construida", id="util-gt-built"),
+    pytest.param(
+        "superficie_util", 96.0, "cannot exceed superficie_construida", id="util-gt-built"
+    ),
     pytest.param("habitaciones", 2.5, "whole number, got 2.5", id="rooms-fraction"),
     pytest.param("habitaciones", -1, "greater than or equal to 0", id="rooms-negative"),
     pytest.param("habitaciones", 100, "less than or equal to 30", id="rooms-absurd"),
@@ -117,9 +121,7 @@ def test_non_finite_numbers_are_refused(
 ) -> None:
     body = json.dumps({**formulario, field: 12345}).replace("12345", token)
 
-    response = client.post(
-        "/predecir", content=body, headers={"content-type": "application/json"}
-    )
+    response = client.post("/predecir", content=body, headers={"content-type": "application/json"})
 
     assert response.status_code == 422
     error = _error(response)
@@ -167,9 +169,7 @@ def test_every_problem_is_reported_at_once(client: TestClient, formulario: dict[
     ],
 )
 def test_malformed_body_is_a_422(client: TestClient, body: str, expected_type: str) -> None:
-    response = client.post(
-        "/predecir", content=body, headers={"content-type": "application/json"}
-    )
+    response = client.post("/predecir", content=body, headers={"content-type": "application/json"})
 
     assert response.status_code == 422
     assert _error(response)["type"] == expected_type

@@ -1,0 +1,79 @@
+"""The real server: `tasador serve` and `uvicorn app.main:app` start, answer and stop."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.schemas import FORMULARIO_EJEMPLO
+
+STARTUP_TIMEOUT_S = 90
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+    """Poll /ready until it answers 200; fail if the process dies or time runs out."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base}/ready", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail("server not ready in time")
+
+
+def post_json(url: str, body: dict[str, Any]) -> Any:
+    """POST a JSON body and decode the JSON answer."""
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(["-m", "app.cli", "serve", "--port", "{port}"], id="tasador-serve"),
+        pytest.param(["-m", "uvicorn", "app.main:app", "--port", "{port}"], id="uvicorn"),
+    ],
+)
+def test_server_starts_predicts_and_stops_cleanly(tiny_bundle: Path, command: list[str]) -> None:
+    port = free_port()
+    env = {**os.environ, "TASADOR_MODEL_DIR": str(tiny_bundle)}
+    args = [sys.executable, *(part.format(port=port) for part in command)]
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, process)
+        answer = post_json(f"{base}/predecir", FORMULARIO_EJEMPLO)
+        manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+
+    assert answer["modelo"] == manifest["version"]
+    assert answer["precio"] > 0
+    # uvicorn drains, shuts the app down, then re-raises SIGTERM so the exit says why.
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
+    assert "Traceback" not in output
