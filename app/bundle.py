@@ -2,37 +2,48 @@
 
 Pickle runs code when it is loaded, so nothing is unpickled until its SHA-256 matches the
 manifest. Every failure is a ``BundleError`` whose message is one line saying what is wrong.
+
+The compiled ONNX forest serves when the bundle has one and it reproduces scikit-learn's
+answers recorded at training time (reference inputs and the check set) to
+``ENGINE_RTOL``; otherwise scikit-learn serves, and must reproduce them exactly. The
+scikit-learn model is only unpickled when it is needed, which keeps start-up fast.
 """
 
 import hashlib
 import json
+import logging
 import platform
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import joblib
 import numpy as np
-import sklearn
+import numpy.typing as npt
 from pydantic import ValidationError
 
-from app.engine import Engine, SklearnEngine
+from app.engine import Engine, OnnxEngine, SklearnEngine
 from app.features import FeatureBuilder, FeatureError
 from app.manifest import (
+    CHECK_FILE,
     ENCODINGS_FILE,
     FORMAT_VERSION,
     MANIFEST_FILE,
     MODEL_FILE,
+    ONNX_FILE,
     Manifest,
     Versions,
 )
 from app.schemas import Formulario
 
-# Same scikit-learn minor release as training: pickles are not portable across them.
-# Reference predictions must come out again to this relative tolerance.
-REFERENCE_RTOL = 1e-9
+log = logging.getLogger("tasador")
+
+ENGINE_RTOL = 1e-5  # a compiled engine may differ from scikit-learn by this, relative
+SKLEARN_RTOL = 1e-9  # scikit-learn itself must give back what it gave at training time
+
+EngineChoice = Literal["auto", "scikit-learn"]
 
 
 class BundleError(RuntimeError):
@@ -54,45 +65,51 @@ class Bundle:
         return self.manifest.version
 
 
+@dataclass(frozen=True)
+class _Expected:
+    """Inputs (in model order) and the predictions scikit-learn gave for them in training."""
+
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    what: str
+
+
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file's bytes."""
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+def _installed(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
 def current_versions() -> Versions:
-    """The versions of the libraries a bundle depends on, as installed now."""
+    """The versions of the libraries a bundle depends on, as installed now (no imports)."""
     return Versions(
         python=platform.python_version(),
-        scikit_learn=sklearn.__version__,
+        scikit_learn=_installed("scikit-learn") or "missing",
         numpy=np.__version__,
-        joblib=joblib.__version__,
+        joblib=_installed("joblib") or "missing",
+        onnxruntime=_installed("onnxruntime"),
     )
 
 
-def load_bundle(directory: Path) -> Bundle:
+def load_bundle(directory: Path, engine: EngineChoice = "auto") -> Bundle:
     """Read, verify and warm the bundle in ``directory``, or raise ``BundleError``."""
     directory = Path(directory)
     manifest = _read_manifest(directory)
     for name in (MODEL_FILE, ENCODINGS_FILE):
         if name not in manifest.artefacts:
             raise BundleError(f"{directory / MANIFEST_FILE} lists no SHA-256 for {name}")
-    for name, expected in manifest.artefacts.items():
-        _check_hash(directory / name, expected)
+    for name, digest in manifest.artefacts.items():
+        _check_hash(directory / name, digest)
     _check_versions(manifest.versions)
 
-    estimator = _unpickle(directory / MODEL_FILE)
     encodings = _unpickle(directory / ENCODINGS_FILE)
-    if not hasattr(estimator, "predict"):
-        raise BundleError(
-            f"{directory / MODEL_FILE} holds a {type(estimator).__name__}, not a model"
-        )
-    n_in = getattr(estimator, "n_features_in_", None)
-    if n_in != len(manifest.features):
-        raise BundleError(
-            f"{directory / MODEL_FILE} expects {n_in} features but the manifest lists "
-            f"{len(manifest.features)}"
-        )
     if not _is_encodings(encodings):
         raise BundleError(
             f"{directory / ENCODINGS_FILE} is not a mapping of feature → category → code"
@@ -101,10 +118,14 @@ def load_bundle(directory: Path) -> Bundle:
         features = FeatureBuilder(manifest.features, encodings)
     except FeatureError as exc:
         raise BundleError(f"{directory}: {exc}") from None
+    expected = _expected(directory, manifest, features)
 
-    engine = SklearnEngine(estimator)
-    _check_reference(manifest, features, engine)
-    return Bundle(directory=directory, manifest=manifest, features=features, engine=engine)
+    chosen: Engine | None = None
+    if engine == "auto" and ONNX_FILE in manifest.artefacts:
+        chosen = _compiled_engine(directory / ONNX_FILE, len(manifest.features), expected)
+    if chosen is None:
+        chosen = _sklearn_engine(directory / MODEL_FILE, len(manifest.features), expected)
+    return Bundle(directory=directory, manifest=manifest, features=features, engine=chosen)
 
 
 def _read_manifest(directory: Path) -> Manifest:
@@ -168,6 +189,8 @@ def _check_versions(trained: Versions) -> None:
 
 
 def _unpickle(path: Path) -> Any:
+    import joblib  # imported here: it costs start-up time and is needed only for pickles
+
     # scikit-learn warns (InconsistentVersionWarning) when unpickling across versions;
     # a warning is not enough here, it is a reason to refuse.
     with warnings.catch_warnings():
@@ -187,18 +210,94 @@ def _is_encodings(value: Any) -> bool:
     )
 
 
-def _check_reference(manifest: Manifest, features: FeatureBuilder, engine: Engine) -> None:
+def _expected(directory: Path, manifest: Manifest, features: FeatureBuilder) -> list[_Expected]:
+    """The answers any engine must give: the reference inputs, and the check set if any."""
     try:
         inputs = [Formulario.model_validate(ref.formulario) for ref in manifest.reference]
     except ValidationError as exc:
-        raise BundleError(f"manifest reference input is not a valid Formulario: {exc}") from None
-    expected = np.array([ref.precio for ref in manifest.reference])
-    got = engine.predict(features.matrix(inputs))
-    bad = ~np.isclose(got, expected, rtol=REFERENCE_RTOL, atol=0.0)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+        first = exc.errors()[0]
         raise BundleError(
-            f"reference predictions do not reproduce with {engine.name}: input {i} gave "
-            f"{got[i]:.2f} but training recorded {expected[i]:.2f} "
-            f"({int(bad.sum())} of {len(expected)} differ)"
+            f"{directory / MANIFEST_FILE}: a reference input is not a valid Formulario "
+            f"({'.'.join(map(str, first['loc']))}: {first['msg']})"
+        ) from None
+    expected = [
+        _Expected(
+            features.matrix(inputs),
+            np.array([ref.precio for ref in manifest.reference], dtype=np.float64),
+            "reference predictions",
         )
+    ]
+    if CHECK_FILE in manifest.artefacts:
+        path = directory / CHECK_FILE
+        try:
+            with np.load(path, allow_pickle=False) as check:
+                x, y = check["x"].astype(np.float64), check["y"].astype(np.float64)
+        except (OSError, KeyError, ValueError) as exc:
+            raise BundleError(f"{path} cannot be read: {exc}") from None
+        if x.ndim != 2 or x.shape != (len(y), len(manifest.features)):
+            raise BundleError(
+                f"{path} holds a {x.shape} matrix for {len(y)} predictions, "
+                f"but the manifest lists {len(manifest.features)} features"
+            )
+        expected.append(_Expected(x, y, "check-set predictions"))
+    return expected
+
+
+def _worst(engine: Engine, expected: list[_Expected]) -> tuple[float, _Expected, int]:
+    """The largest relative difference between the engine and training-time answers."""
+    worst: tuple[float, _Expected, int] = (0.0, expected[0], 0)
+    for item in expected:
+        got = engine.predict(item.x)
+        error = np.abs(got - item.y) / np.maximum(np.abs(item.y), np.finfo(np.float64).tiny)
+        i = int(np.argmax(error))
+        if error[i] > worst[0] or not np.isfinite(error[i]):
+            worst = (float(error[i]), item, i)
+    return worst
+
+
+def _compiled_engine(path: Path, n_features: int, expected: list[_Expected]) -> Engine | None:
+    """The ONNX engine when it loads and agrees with scikit-learn; None (with one warning
+    line) otherwise, so that scikit-learn serves instead."""
+    try:
+        engine = OnnxEngine(path)
+        if engine.n_features != n_features:
+            raise ValueError(
+                f"it takes {engine.n_features} features, the manifest lists {n_features}"
+            )
+        error, _, _ = _worst(engine, expected)
+    except Exception as exc:  # ONNX Runtime raises its own types; any of them means "no"
+        log.warning(
+            "compiled engine %s unusable (%s: %s); serving with scikit-learn",
+            path.name,
+            type(exc).__name__,
+            str(exc).splitlines()[0] if str(exc) else "",
+        )
+        return None
+    if not error <= ENGINE_RTOL:
+        log.warning(
+            "compiled engine %s differs from scikit-learn by %.2e relative (limit %.0e); "
+            "serving with scikit-learn",
+            path.name,
+            error,
+            ENGINE_RTOL,
+        )
+        return None
+    return engine
+
+
+def _sklearn_engine(path: Path, n_features: int, expected: list[_Expected]) -> Engine:
+    estimator = _unpickle(path)
+    if not hasattr(estimator, "predict"):
+        raise BundleError(f"{path} holds a {type(estimator).__name__}, not a model")
+    n_in = getattr(estimator, "n_features_in_", None)
+    if n_in != n_features:
+        raise BundleError(f"{path} expects {n_in} features but the manifest lists {n_features}")
+    engine = SklearnEngine(estimator)
+    error, item, i = _worst(engine, expected)
+    if not error <= SKLEARN_RTOL:
+        got = float(engine.predict(item.x[i : i + 1])[0])
+        raise BundleError(
+            f"{item.what} do not reproduce with scikit-learn: input {i} gave {got:.2f} "
+            f"but training recorded {item.y[i]:.2f}"
+        )
+    return engine

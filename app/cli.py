@@ -79,7 +79,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings(**{**get_settings().model_dump(), **overrides})
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s: %(message)s")
     try:
-        bundle = load_bundle(settings.model_dir)
+        bundle = load_bundle(settings.model_dir, settings.engine)
     except BundleError as exc:
         print(f"tasador: cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
         default=frozenset(),
         description="When set, prediction routes need one of these in the X-API-Key header.",
     )
+    engine: Literal["auto", "scikit-learn"] = Field(
+        default="auto",
+        description="auto: the compiled ONNX forest when it matches scikit-learn; "
+        "scikit-learn: always scikit-learn.",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
 

@@ -12,6 +12,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app.schemas import Errores
+
+# Documented answers of routes that take a body (see the OpenAPI document).
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Errores, "description": "Missing or unknown API key (when keys are set)."},
+    413: {"model": Errores, "description": "Body larger than the configured limit."},
+    422: {"model": Errores, "description": "Invalid body: each problem names its field."},
+    503: {"model": Errores, "description": "The model is not loaded yet."},
+}
+MAX_ECHO_CHARS = 200
+
 
 class ApiError(Exception):
     """A request the service understood but will not serve; carries its HTTP status."""
@@ -64,7 +75,9 @@ def _problem(error: dict[str, Any]) -> dict[str, Any]:
     """
     problem = {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
     value = error.get("input")
-    if value is None or isinstance(value, str | int | float | bool):
+    if isinstance(value, str) and (error["type"] == "json_invalid" or len(value) > MAX_ECHO_CHARS):
+        pass  # the raw body, or a long text: not worth sending back
+    elif value is None or isinstance(value, str | int | float | bool):
         problem["input"] = _json_safe(value)
     if ctx := error.get("ctx"):
         problem["ctx"] = {key: _json_safe(v) for key, v in ctx.items()}

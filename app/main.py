@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
+from app.body import register_schemas
 from app.bundle import Bundle, BundleError, load_bundle
 from app.config import Settings, get_settings
 from app.deps import require_api_key
@@ -14,6 +15,7 @@ from app.errors import install_error_handlers
 from app.observability import Metrics, MetricsMiddleware
 from app.observability import router as metrics_router
 from app.routers import evaluation, health, prediction
+from app.schemas import Formulario, Lote, PeticionEvaluacion
 
 log = logging.getLogger("tasador")
 
@@ -36,7 +38,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if app.state.bundle is None:
         settings: Settings = app.state.settings
         try:
-            app.state.bundle = load_bundle(settings.model_dir)
+            app.state.bundle = load_bundle(settings.model_dir, settings.engine)
         except BundleError as exc:
             log.error("tasador cannot start: %s", exc)
             raise
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None, bundle: Bundle | None = None) -
     app.include_router(evaluation.router, dependencies=protected)
     app.include_router(health.router)
     app.include_router(metrics_router)
+    register_schemas(app, [Formulario, Lote, PeticionEvaluacion])
     return app
 
 

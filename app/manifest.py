@@ -10,6 +10,8 @@ from app.schemas import Metricas
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.pkl"
 ENCODINGS_FILE = "encodings.pkl"
+ONNX_FILE = "forest.onnx"  # the compiled engine; optional, scikit-learn serves without it
+CHECK_FILE = "check.npz"  # inputs and scikit-learn's predictions, to check the engine
 FORMAT_VERSION = 1
 TARGET = "precio"
 
@@ -21,6 +23,7 @@ class Versions(BaseModel):
     scikit_learn: str
     numpy: str
     joblib: str
+    onnxruntime: str | None = None
 
 
 class FeatureRange(BaseModel):

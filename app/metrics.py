@@ -1,13 +1,12 @@
-"""Regression metrics, shared by training (hold-out) and the /evaluar route."""
+"""Regression metrics, shared by training (hold-out) and the /evaluar route.
+
+Written with numpy rather than imported from ``sklearn.metrics``: importing scikit-learn
+costs seconds of start-up, and the service does not otherwise need it when the compiled
+engine serves. The tests check these against scikit-learn's.
+"""
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.metrics import (
-    mean_absolute_error,
-    mean_absolute_percentage_error,
-    mean_squared_error,
-    r2_score,
-)
 
 from app.schemas import Metricas
 
@@ -16,11 +15,13 @@ def regression_metrics(
     y_true: npt.NDArray[np.float64], y_pred: npt.NDArray[np.float64]
 ) -> Metricas:
     """RMSE, MAE, R² and MAPE of predictions against true prices (all strictly positive)."""
+    error = y_pred - y_true
+    spread = float(np.sum((y_true - y_true.mean()) ** 2))
     # R² is undefined when every true price is the same; say so instead of inventing a number.
-    r2 = None if np.ptp(y_true) == 0 else float(r2_score(y_true, y_pred))
+    r2 = None if spread == 0 else 1.0 - float(np.sum(error**2)) / spread
     return Metricas(
-        rmse=float(np.sqrt(mean_squared_error(y_true, y_pred))),
-        mae=float(mean_absolute_error(y_true, y_pred)),
+        rmse=float(np.sqrt(np.mean(error**2))),
+        mae=float(np.mean(np.abs(error))),
         r2=r2,
-        mape=float(mean_absolute_percentage_error(y_true, y_pred)),
+        mape=float(np.mean(np.abs(error) / np.abs(y_true))),
     )

@@ -195,3 +195,25 @@ class Evaluacion(Metricas):
     n: int = Field(description="Rows scored.")
     holdout: Metricas = Field(description="The model's hold-out metrics from training.")
     modelo: str
+
+
+class Problema(BaseModel):
+    """One thing wrong with a request."""
+
+    loc: list[str | int] = Field(
+        description="Where: body, then field names and row indexes.",
+        examples=[["body", "superficie_util"]],
+    )
+    msg: str = Field(
+        description="What is wrong.",
+        examples=["superficie_util (120.0) cannot exceed superficie_construida (95.0)"],
+    )
+    type: str = Field(description="Machine-readable kind.", examples=["superficie_util_too_large"])
+    input: Any = Field(default=None, description="The offending value, when it is a scalar.")
+    ctx: dict[str, Any] | None = Field(default=None, description="Values the message uses.")
+
+
+class Errores(BaseModel):
+    """The body of every 4xx/5xx answer: one entry per problem found."""
+
+    detail: list[Problema]

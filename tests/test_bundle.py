@@ -67,8 +67,8 @@ REFUSALS = [
         id="reference-mismatch",
     ),
     pytest.param(
-        _edit_manifest(lambda m: m.update(features=m["features"][:-1])),
-        "expects 11 features but the manifest lists 10",
+        _edit_manifest(lambda m: m["features"].remove("garaje")),
+        "the manifest lists 10 features",
         id="feature-count",
     ),
     pytest.param(

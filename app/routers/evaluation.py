@@ -1,27 +1,39 @@
 """Scoring the model on labelled homes."""
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
+from app.body import answer, json_body, json_response, parse
 from app.deps import BundleDep, SettingsDep
-from app.errors import check_rows
+from app.errors import BODY_ERRORS, check_rows
 from app.metrics import regression_metrics
 from app.schemas import Evaluacion, PeticionEvaluacion
 
 router = APIRouter(prefix="/evaluar", tags=["evaluación"])
 
 
-@router.post("")
-def evaluar(peticion: PeticionEvaluacion, bundle: BundleDep, settings: SettingsDep) -> Evaluacion:
+@router.post(
+    "",
+    response_model=Evaluacion,
+    responses=BODY_ERRORS,
+    openapi_extra=json_body(PeticionEvaluacion),
+)
+async def evaluar(request: Request, bundle: BundleDep, settings: SettingsDep) -> Response:
     """RMSE, MAE, R² and MAPE on the rows sent, beside the model's hold-out metrics."""
-    muestras = peticion.muestras
-    check_rows(len(muestras), settings.max_batch_rows, "muestras")
-    y_true = np.array([m.precio for m in muestras], dtype=np.float64)
-    y_pred = bundle.engine.predict(bundle.features.matrix(muestras))
-    metricas = regression_metrics(y_true, y_pred)
-    return Evaluacion(
-        **metricas.model_dump(),
-        n=len(muestras),
-        holdout=bundle.manifest.metrics,
-        modelo=bundle.version,
-    )
+
+    def work(body: bytes) -> Response:
+        muestras = parse(PeticionEvaluacion, body).muestras
+        check_rows(len(muestras), settings.max_batch_rows, "muestras")
+        y_true = np.array([m.precio for m in muestras], dtype=np.float64)
+        y_pred = bundle.engine.predict(bundle.features.matrix(muestras))
+        metricas = regression_metrics(y_true, y_pred)
+        return json_response(
+            Evaluacion(
+                **metricas.model_dump(),
+                n=len(muestras),
+                holdout=bundle.manifest.metrics,
+                modelo=bundle.version,
+            )
+        )
+
+    return await answer(request, work)

@@ -22,12 +22,14 @@ from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
 from app.bundle import current_versions, load_bundle, sha256_file
-from app.engine import SklearnEngine
+from app.engine import ONNX, SklearnEngine
 from app.features import FeatureBuilder
 from app.manifest import (
+    CHECK_FILE,
     ENCODINGS_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
+    ONNX_FILE,
     FeatureRange,
     Manifest,
     Reference,
@@ -35,6 +37,7 @@ from app.manifest import (
 )
 from app.metrics import regression_metrics
 from app.schemas import Condicion, Formulario
+from app.training.compile import forest_to_onnx
 from app.training.dataset import Dataset, DatasetError
 
 # The model's column order. The service reads it from the manifest, so changing it here
@@ -57,6 +60,7 @@ class TrainingConfig:
     test_size: float = 0.2
     n_references: int = 8
     n_jobs: int = -1
+    check_rows: int = 2_000
     features: tuple[str, ...] = FEATURES
 
 
@@ -119,7 +123,14 @@ def train(
         say("Writing the bundle…")
         joblib.dump(forest, staging / MODEL_FILE, compress=3)
         joblib.dump(ENCODINGS, staging / ENCODINGS_FILE)
-        artefacts = {name: sha256_file(staging / name) for name in (MODEL_FILE, ENCODINGS_FILE)}
+        say("Compiling the forest to ONNX…")
+        (staging / ONNX_FILE).write_bytes(forest_to_onnx(forest, len(features)))
+        check_x = _check_inputs(x, test_idx, config)
+        np.savez_compressed(staging / CHECK_FILE, x=check_x, y=engine.predict(check_x))
+        artefacts = {
+            name: sha256_file(staging / name)
+            for name in (MODEL_FILE, ENCODINGS_FILE, ONNX_FILE, CHECK_FILE)
+        }
         manifest = Manifest(
             version=f"rf-{artefacts[MODEL_FILE][:12]}",
             created_at=datetime.now(UTC),
@@ -147,7 +158,9 @@ def train(
             json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n",
             encoding="utf-8",
         )
-        load_bundle(staging)  # the service's own checks, before the bundle goes live
+        # The service's own checks, before the bundle goes live.
+        if load_bundle(staging).engine.name != ONNX:
+            raise OutputError("the compiled ONNX forest does not reproduce scikit-learn")
         _swap_into_place(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -182,6 +195,17 @@ def _fit(
     forest.warm_start = False
     forest.n_jobs = None
     return forest
+
+
+def _check_inputs(x: np.ndarray, test_idx: np.ndarray, config: TrainingConfig) -> np.ndarray:
+    """Rows to check an engine on: hold-out rows, and as many again whose columns are
+    shuffled independently, so they combine training values (where splits sit) in ways
+    the data never did."""
+    rng = np.random.default_rng(config.seed)
+    half = config.check_rows // 2
+    held_out = x[test_idx[:half]]
+    mixed = np.column_stack([rng.choice(x[:, j], size=half) for j in range(x.shape[1])])
+    return np.vstack([held_out, mixed])
 
 
 def _config_params(config: TrainingConfig) -> dict[str, object]:

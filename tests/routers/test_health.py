@@ -35,7 +35,7 @@ def test_modelo_is_the_manifest_and_the_engine(client: TestClient, tiny_bundle: 
 
     body = client.get("/modelo").json()
 
-    assert body["engine"] == "scikit-learn"
+    assert body["engine"] == "onnxruntime"
     assert body["version"] == manifest["version"]
     assert body["features"] == manifest["features"]
     assert body["metrics"] == manifest["metrics"]

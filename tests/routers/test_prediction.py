@@ -163,8 +163,8 @@ def test_every_problem_is_reported_at_once(client: TestClient, formulario: dict[
     [
         pytest.param('{"latitud": 40.4,', "json_invalid", id="truncated"),
         pytest.param("{latitud: 40.4}", "json_invalid", id="not-json"),
-        pytest.param("[]", "model_attributes_type", id="array"),
-        pytest.param('"casa"', "model_attributes_type", id="string"),
+        pytest.param("[]", "model_type", id="array"),
+        pytest.param('"casa"', "model_type", id="string"),
         pytest.param("", "missing", id="empty"),
     ],
 )
