@@ -8,7 +8,7 @@ describes it in the OpenAPI document exactly as FastAPI would, and ``register_sc
 adds the models to ``components``; a test compares both with what FastAPI generates.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request, Response
@@ -16,6 +16,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ValidationError
+
+from app.errors import body_too_large
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 REF = "#/components/schemas/{model}"
@@ -40,9 +42,29 @@ def parse(model: type[ModelT], body: bytes) -> ModelT:
         raise RequestValidationError(errors) from None
 
 
-async def answer(request: Request, work: Callable[[bytes], Response]) -> Response:
-    """Read the body and run ``work`` on it: inline when small, in a thread when large."""
-    body = await request.body()
+async def read_limited(chunks: AsyncIterator[bytes], declared: int | None, limit: int) -> bytes:
+    """The whole body, or a 413 ``ApiError`` as soon as it is known to exceed ``limit``."""
+    if declared is not None and declared > limit:
+        raise body_too_large(limit)
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise body_too_large(limit)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def read_request_body(request: Request, limit: int) -> bytes:
+    """A route's request body, at most ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    size = int(declared) if declared and declared.isdigit() else None
+    return await read_limited(request.stream(), size, limit)
+
+
+async def run_sized(work: Callable[[bytes], Response], body: bytes) -> Response:
+    """Run ``work`` on ``body``: inline when small, in a worker thread when large."""
     if len(body) < OFFLOAD_FROM_BYTES:
         return work(body)
     return await run_in_threadpool(work, body)

@@ -53,9 +53,24 @@ def check_rows(n: int, limit: int, field: str) -> None:
         )
 
 
+def api_error_response(exc: ApiError) -> JSONResponse:
+    """The JSON answer to an ``ApiError``."""
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def body_too_large(limit: int) -> ApiError:
+    """The error for a body over ``limit`` bytes."""
+    return ApiError(
+        413,
+        f"Request body is larger than the limit of {limit} bytes",
+        loc=("body",),
+        type="body_too_large",
+    )
+
+
 async def _handle_api_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    return api_error_response(exc)
 
 
 def _json_safe(value: Any) -> Any:
@@ -84,9 +99,14 @@ def _problem(error: dict[str, Any]) -> dict[str, Any]:
     return problem
 
 
+def validation_error_response(exc: RequestValidationError) -> JSONResponse:
+    """The 422 answer to a body that failed validation, one entry per problem."""
+    return JSONResponse({"detail": [_problem(e) for e in exc.errors()]}, status_code=422)
+
+
 async def _handle_validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": [_problem(e) for e in exc.errors()]}, status_code=422)
+    return validation_error_response(exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

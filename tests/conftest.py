@@ -40,10 +40,19 @@ def make_client(model_dir: Path, **settings: Any) -> TestClient:
     return TestClient(create_app(Settings(model_dir=model_dir, **settings)))
 
 
+@pytest.fixture(
+    params=[pytest.param(True, id="fast-path"), pytest.param(False, id="fastapi-route")]
+)
+def fast_path(request: pytest.FixtureRequest) -> bool:
+    """Each test using it runs through the /predecir fast path and the plain FastAPI route."""
+    enabled: bool = request.param
+    return enabled
+
+
 @pytest.fixture
-def client(tiny_bundle: Path) -> Iterator[TestClient]:
-    """A started app (lifespan run) serving the tiny bundle."""
-    with make_client(tiny_bundle) as started:
+def client(tiny_bundle: Path, fast_path: bool) -> Iterator[TestClient]:
+    """A started app (lifespan run) serving the tiny bundle, fast path on and off."""
+    with make_client(tiny_bundle, fast_path=fast_path) as started:
         yield started
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 from fastapi import APIRouter, Request, Response
 
-from app.body import answer, json_body, json_response, parse
+from app.body import json_body, json_response, parse, read_request_body, run_sized
 from app.deps import BundleDep, SettingsDep
 from app.errors import BODY_ERRORS, check_rows
 from app.metrics import regression_metrics
@@ -36,4 +36,5 @@ async def evaluar(request: Request, bundle: BundleDep, settings: SettingsDep) ->
             )
         )
 
-    return await answer(request, work)
+    body = await read_request_body(request, settings.max_body_bytes)
+    return await run_sized(work, body)

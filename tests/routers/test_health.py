@@ -17,10 +17,10 @@ def test_health_and_ready(client: TestClient) -> None:
 
 
 def test_not_ready_before_the_bundle_is_loaded(
-    tiny_bundle: Path, formulario: dict[str, Any]
+    tiny_bundle: Path, formulario: dict[str, Any], fast_path: bool
 ) -> None:
     # Without entering the context manager the lifespan has not run: nothing is loaded.
-    client = make_client(tiny_bundle)
+    client = make_client(tiny_bundle, fast_path=fast_path)
 
     assert client.get("/health").status_code == 200
     assert client.get("/ready").status_code == 503
@@ -74,14 +74,21 @@ def test_every_request_body_has_an_example(client: TestClient) -> None:
     assert "banos" in schemas["Formulario"]["properties"]["baños"]["description"]
 
 
-def test_api_keys_protect_prediction_routes(tiny_bundle: Path, formulario: dict[str, Any]) -> None:
-    with make_client(tiny_bundle, api_keys=frozenset({"s3cret"})) as client:
+def test_api_keys_protect_prediction_routes(
+    tiny_bundle: Path, formulario: dict[str, Any], fast_path: bool
+) -> None:
+    keys = frozenset({"s3cret"})
+    with make_client(tiny_bundle, api_keys=keys, fast_path=fast_path) as client:
         refused = client.post("/predecir", json=formulario)
         wrong = client.post("/predecir", json=formulario, headers={"X-API-Key": "nope"})
         allowed = client.post("/predecir", json=formulario, headers={"X-API-Key": "s3cret"})
         health = client.get("/health")
+        lote = client.post("/predecir/lote", json={"formularios": [formulario]})
+        spec = client.get("/openapi.json").json()
 
     assert refused.status_code == 401
+    assert lote.status_code == 401
+    assert spec["paths"]["/predecir/lote"]["post"]["security"] == [{"APIKey": []}]
     assert refused.json()["detail"][0]["loc"] == ["header", "X-API-Key"]
     assert wrong.status_code == 401
     assert allowed.status_code == 200

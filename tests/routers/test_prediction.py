@@ -249,10 +249,23 @@ def test_lote_over_the_row_limit_is_refused(tiny_bundle: Path) -> None:
     assert ok.status_code == 200
 
 
-def test_body_over_the_size_limit_is_a_413(tiny_bundle: Path) -> None:
-    with make_client(tiny_bundle, max_body_bytes=4096) as client:
-        response = client.post("/predecir/lote", json={"formularios": _homes(40)})
-        ok = client.post("/predecir/lote", json={"formularios": _homes(2)})
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_body_over_the_size_limit_is_a_413(
+    tiny_bundle: Path, fast_path: bool, declared: bool, formulario: dict[str, Any]
+) -> None:
+    big = json.dumps({"formularios": _homes(40)}).encode()
+    padded = json.dumps(formulario).encode() + b" " * 5000
 
-    assert response.status_code == 413
+    def send(path: str, body: bytes) -> Any:
+        # A generator body is sent chunked, with no Content-Length to check up front.
+        content = body if declared else iter([body[:1000], body[1000:]])
+        return client.post(path, content=content, headers={"content-type": "application/json"})
+
+    with make_client(tiny_bundle, max_body_bytes=4096, fast_path=fast_path) as client:
+        responses = [send("/predecir/lote", big), send("/predecir", padded)]
+        ok = client.post("/predecir", json=formulario)
+
+    for response in responses:
+        assert response.status_code == 413
+        assert _error(response)["type"] == "body_too_large"
     assert ok.status_code == 200

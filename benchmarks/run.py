@@ -1,0 +1,275 @@
+"""The benchmark harness: ``uv run python -m benchmarks.run``.
+
+Prints one table and writes it as JSON (``benchmarks/results.json``):
+1. in process: each engine's single-row latency and rows/s by batch size, its agreement
+   with scikit-learn, and where one /predecir request's time goes;
+2. over HTTP, every server started here on 127.0.0.1 with one worker and loaded for a
+   bounded time at concurrency 1 and 32: (a) the ceiling, the same validation returning a
+   constant, (b) the tutorial's server that loads the pickle on every request,
+   (c) scikit-learn loaded once, (d) tasador; with each one's ratio to tasador;
+3. /predecir/lote with 10,000 rows end to end; tasador's start-up to /ready and memory.
+"""
+
+import argparse
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from app.config import EMBEDDED_MODEL_DIR
+from app.schemas import FORMULARIO_EJEMPLO
+from app.training.synthetic import generate
+from benchmarks import inprocess
+from benchmarks.load import LoadResult, run_load
+
+RESULTS = Path(__file__).parent / "results.json"
+CONCURRENCIES = (1, 32)
+LOTE_ROWS = 10_000
+SERVERS = {
+    "ceiling": [sys.executable, "-m", "uvicorn", "benchmarks.servers.ceiling:app"],
+    "seed (pickle per request)": [sys.executable, "-m", "uvicorn", "benchmarks.servers.seed:app"],
+    "sklearn loaded once": [sys.executable, "-m", "uvicorn", "benchmarks.servers.sklearn_once:app"],
+    "tasador": [sys.executable, "-m", "app.cli", "serve"],
+}
+TARGETS = "tasador"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """One server process on 127.0.0.1, stopped on exit."""
+
+    def __init__(self, command: list[str], model_dir: Path) -> None:
+        self.port = _free_port()
+        env = {
+            **os.environ,
+            "TASADOR_MODEL_DIR": str(model_dir),
+            "TASADOR_LOG_LEVEL": "warning",
+            "TASADOR_MAX_BODY_BYTES": str(64 * 1024 * 1024),
+        }
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [*command, "--port", str(self.port), "--log-level", "warning"]
+            if "uvicorn" in command
+            else [*command, "--port", str(self.port)],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ready_s = self._wait_ready()
+
+    def _wait_ready(self) -> float:
+        while time.perf_counter() - self.started < 120:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    self.process.stderr.read().decode() if self.process.stderr else ""
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/ready", timeout=1) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - self.started
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("server not ready within 120 s")
+
+    def output(self) -> str:
+        """What the server printed so far."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def memory_mb(self) -> dict[str, float]:
+        """Resident memory now and at its peak."""
+        fields = {}
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                fields[key] = int(value.split()[0]) / 1024
+        return {"rss_mb": fields["VmRSS"], "peak_rss_mb": fields["VmHWM"]}
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def _machine() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    packages = ("scikit-learn", "numpy", "onnxruntime", "fastapi", "pydantic", "uvicorn")
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        **{name: version(name) for name in packages},
+    }
+
+
+def _post(url: str, body: bytes) -> tuple[float, Any]:
+    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+    start = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=120) as response:
+        answer = json.loads(response.read())
+    return time.perf_counter() - start, answer
+
+
+def _lote(url: str) -> dict[str, float]:
+    homes = [f.model_dump(mode="json") for f in generate(LOTE_ROWS, 99).formularios]
+    body = json.dumps({"formularios": homes}).encode()
+    _post(url, body)  # warm
+    times = []
+    for _ in range(5):
+        elapsed, answer = _post(url, body)
+        assert len(answer["precios"]) == LOTE_ROWS
+        times.append(elapsed)
+    median = sorted(times)[len(times) // 2]
+    return {"rows": LOTE_ROWS, "body_mb": len(body) / 1e6, "seconds": median,
+            "rows_per_s": LOTE_ROWS / median}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run everything, print the table, write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--seconds", type=float, default=10, help="load time per run (10)")
+    parser.add_argument("--model-dir", type=Path, default=EMBEDDED_MODEL_DIR)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "load_seconds": args.seconds,
+    }
+    _say("In process: engines…")
+    report["engines"] = inprocess.engines(args.model_dir, min(args.seconds / 5, 2))
+    report["request_path_us"] = inprocess.request_path(args.model_dir)
+
+    body = json.dumps(FORMULARIO_EJEMPLO).encode()
+    http: list[dict[str, Any]] = []
+    for name, command in SERVERS.items():
+        with Server(command, args.model_dir) as server:
+            _say(f"HTTP: {name} (ready in {server.ready_s:.2f} s)…")
+            url = f"{server.url}/predecir"
+            run_load(url, body, 4, min(2.0, args.seconds))  # warm-up
+            for concurrency in CONCURRENCIES:
+                result: LoadResult = run_load(url, body, concurrency, args.seconds)
+                http.append({"server": name, "ready_s": server.ready_s, **asdict(result)})
+            if name == "tasador":
+                _say("HTTP: /predecir/lote…")
+                report["lote"] = _lote(f"{server.url}/predecir/lote")
+                report["tasador_ready_s"] = server.ready_s
+                report["tasador_memory"] = server.memory_mb()
+    report["http"] = http
+    report["targets"] = _targets(report)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(render(report))
+    print(f"\nWritten to {args.out}")
+    return 0
+
+
+def _rps(report: dict[str, Any], server: str, concurrency: int) -> float:
+    return float(next(r["rps"] for r in report["http"]
+                      if r["server"] == server and r["concurrency"] == concurrency))  # fmt: skip
+
+
+def _targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    ours = _rps(report, "tasador", 32)
+    onnx = next(e for e in report["engines"] if e["engine"] == "onnxruntime")
+    checks = [
+        ("/predecir c=32 vs ceiling", ours / _rps(report, "ceiling", 32), ">=", 0.85),
+        ("/predecir c=32 vs sklearn loaded once", ours / _rps(report, "sklearn loaded once", 32), ">=", 20),
+        ("/predecir c=32 vs pickle per request", ours / max(_rps(report, "seed (pickle per request)", 32), 1e-9), ">=", 500),
+        ("in-process single-row p50 (µs)", onnx["p50_us"], "<=", 100),
+        ("/predecir/lote 10k rows (rows/s)", report["lote"]["rows_per_s"], ">=", 50_000),
+        ("start-up to /ready (s)", report["tasador_ready_s"], "<=", 3),
+        ("resident memory (MB)", report["tasador_memory"]["peak_rss_mb"], "<=", 400),
+    ]  # fmt: skip
+    return [
+        {"target": name, "value": value, "goal": f"{op} {goal:g}",
+         "met": value >= goal if op == ">=" else value <= goal}
+        for name, value, op, goal in checks
+    ]  # fmt: skip
+
+
+def render(report: dict[str, Any]) -> str:
+    """The report as a Markdown table set, as pasted in the README."""
+    m = report["machine"]
+    lines = [
+        f"Run {report['date']} on {m['cores']} cores ({m['cpu']}), Python {m['python']}, "
+        f"scikit-learn {m['scikit-learn']}, onnxruntime {m['onnxruntime']}, "
+        f"FastAPI {m['fastapi']}, uvicorn {m['uvicorn']}; "
+        f"load by {report['http'][0]['tool']} for {report['load_seconds']:g} s per run.",
+        "",
+        "| engine (in process) | 1 row p50 | 1 row p99 | rows/s @1 | @16 | @256 | @4096 | max rel. diff vs sklearn |",
+        "|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for e in report["engines"]:
+        r = e["rows_per_s"]
+        lines.append(
+            f"| {e['engine']} | {e['p50_us']:,.0f} µs | {e['p99_us']:,.0f} µs | "
+            + " | ".join(f"{r[k]:,.0f}" for k in r)
+            + f" | {e['max_rel_diff_vs_sklearn']:.1e} |"
+        )
+    lines += ["", "| one /predecir, in process | median |", "|---|---|"]
+    lines += [f"| {step} | {us:.1f} µs |" for step, us in report["request_path_us"].items()]
+    lines += [
+        "",
+        "| server (1 worker) | conc. | requests/s | p50 | p99 | errors | tasador ÷ this |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report["http"]:
+        ratio = _rps(report, "tasador", r["concurrency"]) / max(r["rps"], 1e-9)
+        lines.append(
+            f"| {r['server']} | {r['concurrency']} | {r['rps']:,.1f} | {r['p50_ms']:.2f} ms | "
+            f"{r['p99_ms']:.2f} ms | {r['errors']} | {ratio:,.2f}× |"
+        )
+    lote = report["lote"]
+    lines += [
+        "",
+        f"/predecir/lote, {lote['rows']:,} rows ({lote['body_mb']:.1f} MB of JSON): "
+        f"{lote['seconds'] * 1000:.0f} ms end to end, {lote['rows_per_s']:,.0f} rows/s. "
+        f"tasador ready {report['tasador_ready_s']:.2f} s after start; resident memory "
+        f"{report['tasador_memory']['rss_mb']:.0f} MB (peak {report['tasador_memory']['peak_rss_mb']:.0f} MB).",
+        "",
+        "| target | measured | goal | met |",
+        "|---|---|---|---|",
+    ]  # fmt: skip
+    lines += [
+        f"| {t['target']} | {t['value']:,.2f} | {t['goal']} | {'yes' if t['met'] else 'NO'} |"
+        for t in report["targets"]
+    ]
+    return "\n".join(lines)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
