@@ -7,7 +7,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.config import EMBEDDED_MODEL_DIR, Settings, get_settings
+from pydantic import ValidationError
+
+from app.config import EMBEDDED_MODEL_DIR, Settings
 
 EXIT_USAGE = 2
 
@@ -61,11 +63,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from app.bundle import BundleError, load_bundle
-    from app.main import create_app
-
     overrides = {
         key: value
         for key, value in {
@@ -76,7 +73,21 @@ def _serve(args: argparse.Namespace) -> int:
         }.items()
         if value is not None
     }
-    settings = Settings(**{**get_settings().model_dump(), **overrides})
+    try:
+        settings = Settings(**{**Settings().model_dump(), **overrides})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = str(first["loc"][0])
+        flag = next((k for k in overrides if where in (k, f"TASADOR_{k.upper()}")), None)
+        name = f"--{flag.replace('_', '-')}" if flag else where
+        print(f"tasador: invalid setting {name}: {first['msg']}", file=sys.stderr)
+        return EXIT_USAGE
+    # Imported only now: app.main builds its module-level app from the settings.
+    import uvicorn
+
+    from app.bundle import BundleError, load_bundle
+    from app.main import create_app
+
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s: %(message)s")
     try:
         bundle = load_bundle(settings.model_dir, settings.engine)

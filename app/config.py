@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The bundle that ships with the repository, beside the ``app`` package.
@@ -14,14 +14,22 @@ EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
 class Settings(BaseSettings):
     """Everything an operator can tune; defaults serve the embedded model with no set-up."""
 
-    model_config = SettingsConfigDict(env_prefix="TASADOR_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TASADOR_", extra="ignore", populate_by_name=True)
 
     model_dir: Path = Field(
         default=EMBEDDED_MODEL_DIR, description="Folder holding the model bundle."
     )
     host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    workers: int = Field(default=1, ge=1, le=64)
+    # PORT and WEB_CONCURRENCY are what container platforms (fly.io among them) set.
+    port: int = Field(
+        default=8000, ge=1, le=65535, validation_alias=AliasChoices("TASADOR_PORT", "PORT")
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        validation_alias=AliasChoices("TASADOR_WORKERS", "WEB_CONCURRENCY"),
+    )
     max_batch_rows: int = Field(
         default=10_000, ge=1, description="Most rows one /predecir/lote or /evaluar call takes."
     )
