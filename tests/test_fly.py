@@ -1,0 +1,53 @@
+"""fly.toml parses and agrees with the Dockerfile and the app."""
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.test_image import parse_dockerfile
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def fly() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "fly.toml").read_text())
+
+
+def test_fly_serves_the_port_the_image_exposes(fly: dict[str, Any]) -> None:
+    runtime = parse_dockerfile((ROOT / "Dockerfile").read_text())[-1]
+    exposed = int(runtime.args("EXPOSE")[-1])
+
+    assert fly["http_service"]["internal_port"] == exposed
+    assert int(fly["env"]["PORT"]) == exposed
+    assert fly["primary_region"] == "mad"
+    assert fly["http_service"]["force_https"] is True
+    assert fly["http_service"]["min_machines_running"] >= 1
+
+
+def test_fly_checks_a_route_that_exists(fly: dict[str, Any], client: TestClient) -> None:
+    (check,) = fly["http_service"]["checks"]
+
+    assert check["path"] == "/ready"
+    assert client.request(check["method"], check["path"]).status_code == 200
+
+
+def test_concurrency_limits_are_requests_and_ordered(fly: dict[str, Any]) -> None:
+    limits = fly["http_service"]["concurrency"]
+
+    assert limits["type"] == "requests"
+    assert 0 < limits["soft_limit"] < limits["hard_limit"]
+
+
+def test_vm_memory_fits_a_worker(fly: dict[str, Any]) -> None:
+    (vm,) = fly["vm"]
+    size = re.fullmatch(r"(\d+)mb", vm["memory"])
+    assert size is not None
+    megabytes = int(size.group(1))
+
+    assert megabytes >= 400  # the benchmark's per-worker budget
+    assert int(fly["env"]["WEB_CONCURRENCY"]) * 400 <= megabytes
