@@ -14,8 +14,8 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +32,7 @@ from app.schemas import FORMULARIO_EJEMPLO
 from app.training.synthetic import generate
 from benchmarks import inprocess
 from benchmarks.load import LoadResult, run_load
+from scaleout.cluster import free_port, wait_ready
 
 RESULTS = Path(__file__).parent / "results.json"
 CONCURRENCIES = (1, 32)
@@ -45,18 +46,11 @@ SERVERS = {
 TARGETS = "tasador"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class Server:
     """One server process on 127.0.0.1, stopped on exit."""
 
     def __init__(self, command: list[str], model_dir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         env = {
             **os.environ,
             "TASADOR_MODEL_DIR": str(model_dir),
@@ -77,18 +71,11 @@ class Server:
         self.ready_s = self._wait_ready()
 
     def _wait_ready(self) -> float:
-        while time.perf_counter() - self.started < 120:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    self.process.stderr.read().decode() if self.process.stderr else ""
-                )
-            try:
-                with urllib.request.urlopen(f"{self.url}/ready", timeout=1) as response:
-                    if response.status == 200:
-                        return time.perf_counter() - self.started
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("server not ready within 120 s")
+        try:
+            wait_ready(f"{self.url}/ready", self.process)
+        except RuntimeError:
+            raise RuntimeError(f"server did not start:\n{self.output()}") from None
+        return time.perf_counter() - self.started
 
     def output(self) -> str:
         """What the server printed so far."""
@@ -159,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10, help="load time per run (10)")
     parser.add_argument("--model-dir", type=Path, default=EMBEDDED_MODEL_DIR)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--replicas", type=int, default=2, help="replicas behind HAProxy (2)")
     args = parser.parse_args(argv)
 
     report: dict[str, Any] = {
@@ -186,11 +174,29 @@ def main(argv: list[str] | None = None) -> int:
                 report["tasador_ready_s"] = server.ready_s
                 report["tasador_memory"] = server.memory_mb()
     report["http"] = http
+    if shutil.which("haproxy"):
+        report["scaleout"] = _scaleout(args.model_dir, body, args.seconds, args.replicas)
+    else:
+        _say("haproxy not installed: skipping the scale-out figures")
     report["targets"] = _targets(report)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(render(report))
     print(f"\nWritten to {args.out}")
     return 0
+
+
+def _scaleout(model_dir: Path, body: bytes, seconds: float, replicas: int) -> list[dict[str, Any]]:
+    """/predecir through HAProxy with one replica, then with ``replicas``."""
+    from scaleout.cluster import Cluster
+
+    results = []
+    for n in sorted({1, replicas}):
+        with Cluster(n, model_dir) as cluster:
+            _say(f"HTTP: {n} replica(s) behind HAProxy…")
+            url = f"{cluster.url}/predecir"
+            run_load(url, body, 8, min(2.0, seconds))
+            results.append({"replicas": n, **asdict(run_load(url, body, 32, seconds))})
+    return results
 
 
 def _rps(report: dict[str, Any], server: str, concurrency: int) -> float:
@@ -267,6 +273,7 @@ def render(report: dict[str, Any]) -> str:
         f"tasador ready {report['tasador_ready_s']:.2f} s after start; resident memory "
         f"{report['tasador_memory']['rss_mb']:.0f} MB (peak {report['tasador_memory']['peak_rss_mb']:.0f} MB).",
         "",
+        *_scaleout_lines(report),
         "| target | measured | goal | met |",
         "|---|---|---|---|",
     ]  # fmt: skip
@@ -275,6 +282,23 @@ def render(report: dict[str, Any]) -> str:
         for t in report["targets"]
     ]
     return "\n".join(lines)
+
+
+def _scaleout_lines(report: dict[str, Any]) -> list[str]:
+    runs = report.get("scaleout")
+    if not runs:
+        return []
+    one = runs[0]["rps"]
+    lines = [
+        "| replicas behind HAProxy (c=32) | requests/s | p50 | p99 | errors | vs 1 replica |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['replicas']} | {r['rps']:,.1f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | "
+        f"{r['errors']} | {r['rps'] / one:.2f}× |"
+        for r in runs
+    ]
+    return [*lines, ""]
 
 
 def _say(message: str) -> None:

@@ -25,7 +25,8 @@ import pytest
 from docker.utils.build import exclude_paths
 
 from app.schemas import FORMULARIO_EJEMPLO
-from tests.test_serve import free_port, post_json, wait_ready
+from scaleout.cluster import free_port, wait_ready
+from tests.test_serve import post_json
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_ROOT = "/app"
@@ -206,7 +207,7 @@ def test_image_serves_predictions_and_stops_on_sigterm(
     image: Image, container: tuple[subprocess.Popen[bytes], str, dict[str, str]]
 ) -> None:
     process, base, env = container
-    wait_ready(base, process)
+    wait_ready(f"{base}/ready", process)
 
     health = subprocess.run(image.healthcheck, env=env, cwd=image.root, timeout=10, check=False)
     answer = post_json(f"{base}/predecir", FORMULARIO_EJEMPLO)

@@ -3,10 +3,8 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -14,31 +12,7 @@ from typing import Any
 import pytest
 
 from app.schemas import FORMULARIO_EJEMPLO
-
-STARTUP_TIMEOUT_S = 90
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    """Poll /ready until it answers 200; fail if the process dies or time runs out."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base}/ready", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail("server not ready in time")
+from scaleout.cluster import free_port, wait_ready
 
 
 def post_json(url: str, body: dict[str, Any]) -> Any:
@@ -64,7 +38,7 @@ def test_server_starts_predicts_and_stops_cleanly(tiny_bundle: Path, command: li
     process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, process)
+        wait_ready(f"{base}/ready", process)
         answer = post_json(f"{base}/predecir", FORMULARIO_EJEMPLO)
         manifest = json.loads((tiny_bundle / "manifest.json").read_text())
     finally:

@@ -1,0 +1,1 @@
+"""Scale-out on one machine: N tasador replicas behind HAProxy (``python -m scaleout``)."""
