@@ -35,6 +35,8 @@ from benchmarks.load import LoadResult, run_load
 from scaleout.cluster import free_port, wait_ready
 
 RESULTS = Path(__file__).parent / "results.json"
+README = Path(__file__).parent.parent / "README.md"
+MARK_START, MARK_END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 CONCURRENCIES = (1, 32)
 LOTE_ROWS = 10_000
 SERVERS = {
@@ -147,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=EMBEDDED_MODEL_DIR)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--replicas", type=int, default=2, help="replicas behind HAProxy (2)")
+    parser.add_argument(
+        "--readme", action="store_true", help="also put the tables in README.md's benchmark block"
+    )
     args = parser.parse_args(argv)
 
     report: dict[str, Any] = {
@@ -181,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     report["targets"] = _targets(report)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(render(report))
+    if args.readme:
+        update_readme(render(report))
     print(f"\nWritten to {args.out}")
     return 0
 
@@ -299,6 +306,16 @@ def _scaleout_lines(report: dict[str, Any]) -> list[str]:
         for r in runs
     ]
     return [*lines, ""]
+
+
+def update_readme(tables: str, readme: Path = README) -> None:
+    """Replace what stands between the README's benchmark markers (written atomically)."""
+    text = readme.read_text()
+    start, end = text.index(MARK_START) + len(MARK_START), text.index(MARK_END)
+    updated = f"{text[:start]}\n{tables}\n{text[end:]}"
+    temporary = readme.with_suffix(".md.tmp")
+    temporary.write_text(updated)
+    temporary.replace(readme)
 
 
 def _say(message: str) -> None:

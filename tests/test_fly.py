@@ -43,6 +43,11 @@ def test_concurrency_limits_are_requests_and_ordered(fly: dict[str, Any]) -> Non
     assert 0 < limits["soft_limit"] < limits["hard_limit"]
 
 
+def test_metrics_are_scraped_from_the_served_port(fly: dict[str, Any], client: TestClient) -> None:
+    assert fly["metrics"]["port"] == fly["http_service"]["internal_port"]
+    assert client.get(fly["metrics"]["path"]).status_code == 200
+
+
 def test_vm_memory_fits_a_worker(fly: dict[str, Any]) -> None:
     (vm,) = fly["vm"]
     size = re.fullmatch(r"(\d+)mb", vm["memory"])
