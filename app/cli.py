@@ -1,17 +1,21 @@
 """The ``tasador`` command: ``tasador serve`` and ``tasador train``."""
 
 import argparse
-import logging
+import copy
+import gc
+import logging.config
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from app.config import EMBEDDED_MODEL_DIR, Settings
 
 EXIT_USAGE = 2
+GRACEFUL_SHUTDOWN_S = 30  # in-flight requests get this long to finish after SIGTERM
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,34 +92,44 @@ def _serve(args: argparse.Namespace) -> int:
     from app.bundle import BundleError, load_bundle
     from app.main import create_app
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s: %(message)s")
+    log_config = _log_config(settings.log_level)
+    logging.config.dictConfig(log_config)
     try:
         bundle = load_bundle(settings.model_dir, settings.engine)
     except BundleError as exc:
         print(f"tasador: cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE
-
+    server: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "log_config": log_config,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+    }
     if settings.workers == 1:
-        uvicorn.run(
-            create_app(settings, bundle),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            timeout_graceful_shutdown=30,
-        )
+        uvicorn.run(create_app(settings, bundle), **server)
         return 0
-    # Each worker process builds its own app from the environment; pass the flags on.
-    for key, value in overrides.items():
+    # Several workers: the bundle was loaded here only to refuse a bad one before any
+    # worker starts; each worker loads its own, so this process lets go of it.
+    del bundle
+    gc.collect()
+    for key, value in overrides.items():  # workers build their app from the environment
         os.environ[f"TASADOR_{key.upper()}"] = str(value)
-    uvicorn.run(
-        "app.main:app",
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
-    )
+    uvicorn.run("app.main:app", workers=settings.workers, **server)
     return 0
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging set-up plus tasador's own logger, applied in every worker."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["tasador"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -29,6 +29,9 @@ def post_json(url: str, body: dict[str, Any]) -> Any:
     [
         pytest.param(["-m", "app.cli", "serve", "--port", "{port}"], id="tasador-serve"),
         pytest.param(["-m", "uvicorn", "app.main:app", "--port", "{port}"], id="uvicorn"),
+        pytest.param(
+            ["-m", "app.cli", "serve", "--port", "{port}", "--workers", "2"], id="two-workers"
+        ),
     ],
 )
 def test_server_starts_predicts_and_stops_cleanly(tiny_bundle: Path, command: list[str]) -> None:
