@@ -119,8 +119,20 @@ class Formulario(BaseModel):
         return value
 
 
+EJEMPLO_TIMESTAMP = "2026-11-23T09:30:00.123456Z"
+EJEMPLO_MODELO = "rf-2b5fe44d0743"
+
+
 class Prediccion(BaseModel):
     """The appraisal of one home."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"precio": 470_526.32, "timestamp": EJEMPLO_TIMESTAMP, "modelo": EJEMPLO_MODELO}
+            ]
+        }
+    )
 
     precio: float = Field(description="Estimated asking price in EUR.", examples=[412_500.0])
     timestamp: datetime = Field(description="When the prediction was made (UTC).")
@@ -139,6 +151,18 @@ class Lote(BaseModel):
 
 class PrediccionLote(BaseModel):
     """One price per home of the batch, in the order they were sent."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "precios": [470_526.32, 312_004.5],
+                    "timestamp": EJEMPLO_TIMESTAMP,
+                    "modelo": EJEMPLO_MODELO,
+                }
+            ]
+        }
+    )
 
     precios: list[float]
     timestamp: datetime
@@ -180,8 +204,13 @@ class PeticionEvaluacion(BaseModel):
     muestras: list[Muestra] = Field(min_length=2)
 
 
+METRICAS_EJEMPLO: dict[str, Any] = {"rmse": 136_893.8, "mae": 83_768.4, "r2": 0.879, "mape": 0.213}
+
+
 class Metricas(BaseModel):
     """Regression metrics; ``mape`` is a fraction (0.19 = 19 %)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [METRICAS_EJEMPLO]})
 
     rmse: float
     mae: float
@@ -192,6 +221,22 @@ class Metricas(BaseModel):
 class Evaluacion(Metricas):
     """Metrics on the rows sent, beside the hold-out metrics recorded at training time."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "rmse": 52_410.0,
+                    "mae": 38_990.0,
+                    "r2": 0.91,
+                    "mape": 0.12,
+                    "n": 2,
+                    "holdout": METRICAS_EJEMPLO,
+                    "modelo": EJEMPLO_MODELO,
+                }
+            ]
+        }
+    )
+
     n: int = Field(description="Rows scored.")
     holdout: Metricas = Field(description="The model's hold-out metrics from training.")
     modelo: str
@@ -199,6 +244,20 @@ class Evaluacion(Metricas):
 
 class Problema(BaseModel):
     """One thing wrong with a request."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "loc": ["body", "superficie_util"],
+                    "msg": "superficie_util (120.0) cannot exceed superficie_construida (95.0)",
+                    "type": "superficie_util_too_large",
+                    "input": 120.0,
+                    "ctx": {"util": 120.0, "construida": 95.0},
+                }
+            ]
+        }
+    )
 
     loc: list[str | int] = Field(
         description="Where: body, then field names and row indexes.",
@@ -209,11 +268,35 @@ class Problema(BaseModel):
         examples=["superficie_util (120.0) cannot exceed superficie_construida (95.0)"],
     )
     type: str = Field(description="Machine-readable kind.", examples=["superficie_util_too_large"])
-    input: Any = Field(default=None, description="The offending value, when it is a scalar.")
-    ctx: dict[str, Any] | None = Field(default=None, description="Values the message uses.")
+    input: Any = Field(
+        default=None, description="The offending value, when it is a scalar.", examples=[120.0]
+    )
+    ctx: dict[str, Any] | None = Field(
+        default=None,
+        description="Values the message uses.",
+        examples=[{"util": 120.0, "construida": 95.0}],
+    )
 
 
 class Errores(BaseModel):
     """The body of every 4xx/5xx answer: one entry per problem found."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "detail": [
+                        {
+                            "loc": ["body", "condicion"],
+                            "msg": "Input should be 'A reformar', 'Reformado', 'A estrenar' "
+                            "or 'En buen estado'",
+                            "type": "enum",
+                            "input": "Nuevo",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
 
     detail: list[Problema]

@@ -29,6 +29,17 @@ def test_fly_serves_the_port_the_image_exposes(fly: dict[str, Any]) -> None:
     assert fly["http_service"]["min_machines_running"] >= 1
 
 
+def test_image_healthcheck_calls_a_route_on_the_exposed_port(client: TestClient) -> None:
+    runtime = parse_dockerfile((ROOT / "Dockerfile").read_text())[-1]
+    (healthcheck,) = runtime.args("HEALTHCHECK")
+    found = re.search(r"os\.environ\.get\('PORT', '(\d+)'\) \+ '(/\w+)'", healthcheck)
+
+    assert found is not None, healthcheck
+    default_port, path = found.groups()
+    assert default_port == runtime.args("EXPOSE")[-1]
+    assert client.get(path).status_code == 200
+
+
 def test_fly_checks_a_route_that_exists(fly: dict[str, Any], client: TestClient) -> None:
     (check,) = fly["http_service"]["checks"]
 

@@ -4,10 +4,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from app.deps import BundleDep
-from app.manifest import Manifest
+from app.manifest import MANIFEST_EXAMPLE, Manifest
 
 router = APIRouter(tags=["estado"])
 
@@ -15,12 +15,20 @@ router = APIRouter(tags=["estado"])
 class Estado(BaseModel):
     """Liveness or readiness."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ready", "modelo": "rf-2b5fe44d0743"}]}
+    )
+
     status: str
     modelo: str | None = None
 
 
 class Modelo(Manifest):
     """The bundle's manifest, plus the engine serving it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**MANIFEST_EXAMPLE, "engine": "onnxruntime"}]}
+    )
 
     engine: str
 

@@ -5,7 +5,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
+from app import manifest, schemas
+from app.routers import health
 from tests.conftest import make_client
 
 
@@ -65,13 +68,27 @@ def test_docs_are_served_without_a_cdn(client: TestClient) -> None:
             assert len(response.content) > 1000, asset
 
 
-def test_every_request_body_has_an_example(client: TestClient) -> None:
-    spec = client.get("/openapi.json").json()
-    schemas = spec["components"]["schemas"]
+MODELS: dict[str, type[BaseModel]] = {
+    model.__name__: model
+    for model in (
+        schemas.Formulario, schemas.Lote, schemas.Muestra, schemas.PeticionEvaluacion,
+        schemas.Prediccion, schemas.PrediccionLote, schemas.Metricas, schemas.Evaluacion,
+        schemas.Errores, schemas.Problema, health.Estado, health.Modelo, manifest.Versions,
+        manifest.FeatureRange, manifest.TrainingData, manifest.Reference,
+    )
+}  # fmt: skip
 
-    for name in ("Formulario", "Lote", "Muestra", "PeticionEvaluacion"):
-        assert schemas[name].get("examples"), name
-    assert "banos" in schemas["Formulario"]["properties"]["baños"]["description"]
+
+def test_every_schema_has_an_example_that_validates(client: TestClient) -> None:
+    components = client.get("/openapi.json").json()["components"]["schemas"]
+
+    for name, schema in components.items():
+        if "enum" in schema:
+            continue  # the allowed values are the documentation
+        assert schema.get("examples"), name
+        for example in schema["examples"]:
+            MODELS[name].model_validate(example)
+    assert "banos" in components["Formulario"]["properties"]["baños"]["description"]
 
 
 def test_api_keys_protect_prediction_routes(
