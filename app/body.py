@@ -1,11 +1,13 @@
-"""Request bodies validated straight from bytes, and their exact OpenAPI description.
+"""Request bodies: read within the size limit, validated straight from bytes, answered
+inline or in a worker thread by size, and described exactly in the OpenAPI document.
 
-Prediction routes read the raw body and validate it with ``Model.model_validate_json``
-(pydantic's Rust JSON parser) instead of FastAPI's decode-then-validate path, and answer
-with bytes serialised once: on this service's hot path that measured ~15 % more requests
-per second. The price is that FastAPI no longer sees the body parameter, so ``json_body``
-describes it in the OpenAPI document exactly as FastAPI would, and ``register_schemas``
-adds the models to ``components``; a test compares both with what FastAPI generates.
+Routes that take a body read it themselves and validate it with
+``Model.model_validate_json`` (pydantic's JSON parser, in Rust) instead of FastAPI's
+decode-to-Python-then-validate path, and answer with bytes serialised once instead of
+FastAPI's validate-again-then-encode. The price is that FastAPI no longer sees the body
+parameter, so ``json_body`` describes it in the OpenAPI document as FastAPI would, and
+``register_schemas`` adds the models to ``components``; a test compares both with what
+FastAPI generates for ordinary declared bodies.
 """
 
 from collections.abc import AsyncIterator, Callable, Iterable
