@@ -15,6 +15,7 @@ from app.errors import install_error_handlers
 from app.fastpath import PrediccionFastPath
 from app.observability import Metrics, MetricsMiddleware
 from app.observability import router as metrics_router
+from app.reload import reload_on_sighup
 from app.routers import evaluation, health, prediction
 from app.schemas import Formulario, Lote, PeticionEvaluacion
 
@@ -47,8 +48,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     log.info(
         "serving model %s from %s with %s", bundle.version, bundle.directory, bundle.engine.name
     )
-    yield
-    app.state.bundle = None
+    uninstall = reload_on_sighup(app)
+    try:
+        yield
+    finally:
+        uninstall()
+        app.state.bundle = None
 
 
 def create_app(settings: Settings | None = None, bundle: Bundle | None = None) -> FastAPI:

@@ -1,0 +1,74 @@
+"""Model swap without a dropped request: on SIGHUP, load the bundle again and switch.
+
+The new bundle is read and verified in a worker thread while the current one keeps
+serving; only a bundle that passes every start-up check replaces it, by one reference
+assignment. A request takes the bundle once when it starts, so requests in flight finish
+on the bundle they began with. A bundle that fails its checks is refused with one log
+line, and the service goes on with the one it has.
+"""
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+from fastapi import FastAPI
+
+from app.bundle import Bundle, BundleError, load_bundle
+from app.config import Settings
+
+log = logging.getLogger("tasador")
+
+
+async def reload_bundle(app: FastAPI) -> Bundle:
+    """Load, verify and switch to the bundle in the configured folder; the old one serves
+    until then and stays when the new one is refused (``BundleError`` is raised)."""
+    settings: Settings = app.state.settings
+    lock: asyncio.Lock = app.state.reload_lock
+    async with lock:
+        current: Bundle | None = app.state.bundle
+        try:
+            bundle = await asyncio.to_thread(load_bundle, settings.model_dir, settings.engine)
+        except BundleError as exc:
+            kept = current.version if current else "nothing"
+            log.error("model reload refused, still serving %s: %s", kept, exc)
+            raise
+        app.state.bundle = bundle
+        log.info(
+            "model reloaded: now serving %s (was %s) with %s",
+            bundle.version,
+            current.version if current else "nothing",
+            bundle.engine.name,
+        )
+        return bundle
+
+
+def reload_on_sighup(app: FastAPI) -> Callable[[], object]:
+    """Reload the bundle whenever the process gets SIGHUP; returns the uninstaller.
+
+    Only possible when the event loop runs in the main thread (as under uvicorn); where it
+    is not (a test client), this does nothing.
+    """
+    loop = asyncio.get_running_loop()
+    app.state.reload_lock = asyncio.Lock()
+    tasks: set[asyncio.Task[Bundle]] = set()
+
+    def on_sighup() -> None:
+        task = loop.create_task(reload_bundle(app))
+        tasks.add(task)
+        task.add_done_callback(_forget(tasks))
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+    except (RuntimeError, ValueError, NotImplementedError):  # not the main thread / no SIGHUP
+        return lambda: None
+    return lambda: loop.remove_signal_handler(signal.SIGHUP)
+
+
+def _forget(tasks: set[asyncio.Task[Bundle]]) -> Callable[[asyncio.Task[Bundle]], None]:
+    def done(task: asyncio.Task[Bundle]) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # already logged; retrieving it keeps asyncio quiet
+
+    return done
