@@ -8,6 +8,8 @@ from prometheus_client.exposition import generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 router = APIRouter(tags=["estado"])
+# Any other method is counted as "other": a label value must not come from the client.
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 class Metrics:
@@ -56,7 +58,8 @@ class MetricsMiddleware:
             route = scope.get("route")
             # Label by template, not raw path, so unknown URLs cannot blow up the series.
             name = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(scope["method"], name, str(status)).inc()
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self.metrics.requests.labels(method, name, str(status)).inc()
             self.metrics.latency.labels(name).observe(time.perf_counter() - start)
 
 
