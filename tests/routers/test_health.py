@@ -48,11 +48,15 @@ def test_modelo_is_the_manifest_and_the_engine(client: TestClient, tiny_bundle: 
 def test_metrics_count_requests_by_route(client: TestClient, formulario: dict[str, Any]) -> None:
     client.post("/predecir", json=formulario)
     client.post("/predecir", json={})
+    client.request("BREW", "/predecir")
+    client.get("/no/such/page")
 
     text = client.get("/metrics").text
 
     assert 'tasador_requests_total{method="POST",route="/predecir",status="200"} 1.0' in text
     assert 'tasador_requests_total{method="POST",route="/predecir",status="422"} 1.0' in text
+    assert 'tasador_requests_total{method="other",route="/predecir",status="405"} 1.0' in text
+    assert 'tasador_requests_total{method="GET",route="unmatched",status="404"} 1.0' in text
     assert "tasador_request_seconds_bucket" in text
 
 
