@@ -91,6 +91,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from app.bundle import BundleError, load_bundle
     from app.main import create_app
+    from app.server import OneWriteHttpToolsProtocol
 
     log_config = _log_config(settings.log_level)
     logging.config.dictConfig(log_config)
@@ -100,6 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"tasador: cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE
     server: dict[str, Any] = {
+        "http": OneWriteHttpToolsProtocol,
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,

@@ -15,6 +15,8 @@ from app.schemas import Formulario, Prediccion
 from scaleout.cluster import Cluster
 from tests.routers.test_prediction import _homes
 
+pytestmark = pytest.mark.scaleout
+
 CONCURRENCY = 8
 MAX_REQUESTS = 50_000  # bounds, whatever happens
 MAX_SECONDS = 90
