@@ -10,6 +10,7 @@ scikit-learn model is only unpickled when it is needed, which keeps start-up fas
 """
 
 import hashlib
+import io
 import json
 import logging
 import platform
@@ -105,11 +106,14 @@ def load_bundle(directory: Path, engine: EngineChoice = "auto") -> Bundle:
     for name in (MODEL_FILE, ENCODINGS_FILE):
         if name not in manifest.artefacts:
             raise BundleError(f"{directory / MANIFEST_FILE} lists no SHA-256 for {name}")
-    for name, digest in manifest.artefacts.items():
-        _check_hash(directory / name, digest)
+    # Loaded below from these very bytes: what is unpickled is what was hashed.
+    verified = {
+        name: _verified_bytes(directory / name, digest)
+        for name, digest in manifest.artefacts.items()
+    }
     _check_versions(manifest.versions)
 
-    encodings = _unpickle(directory / ENCODINGS_FILE)
+    encodings = _unpickle(directory / ENCODINGS_FILE, verified[ENCODINGS_FILE])
     if not _is_encodings(encodings):
         raise BundleError(
             f"{directory / ENCODINGS_FILE} is not a mapping of feature → category → code"
@@ -118,13 +122,14 @@ def load_bundle(directory: Path, engine: EngineChoice = "auto") -> Bundle:
         features = FeatureBuilder(manifest.features, encodings)
     except FeatureError as exc:
         raise BundleError(f"{directory}: {exc}") from None
-    expected = _expected(directory, manifest, features)
+    expected = _expected(directory, manifest, features, verified.get(CHECK_FILE))
 
+    n_features = len(manifest.features)
     chosen: Engine | None = None
-    if engine == "auto" and ONNX_FILE in manifest.artefacts:
-        chosen = _compiled_engine(directory / ONNX_FILE, len(manifest.features), expected)
+    if engine == "auto" and ONNX_FILE in verified:
+        chosen = _compiled_engine(ONNX_FILE, verified[ONNX_FILE], n_features, expected)
     if chosen is None:
-        chosen = _sklearn_engine(directory / MODEL_FILE, len(manifest.features), expected)
+        chosen = _sklearn_engine(directory / MODEL_FILE, verified[MODEL_FILE], n_features, expected)
     return Bundle(directory=directory, manifest=manifest, features=features, engine=chosen)
 
 
@@ -155,18 +160,21 @@ def _read_manifest(directory: Path) -> Manifest:
         raise BundleError(f"{path} is malformed at {where}: {first['msg']}") from None
 
 
-def _check_hash(path: Path, expected: str) -> None:
+def _verified_bytes(path: Path, expected: str) -> bytes:
+    """The file's bytes, read once, when their SHA-256 is the manifest's."""
     try:
-        actual = sha256_file(path)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise BundleError(f"{path} is missing from the bundle") from None
     except OSError as exc:
         raise BundleError(f"{path} cannot be read: {exc.strerror}") from None
+    actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise BundleError(
             f"{path} does not match its SHA-256 in the manifest (expected {expected[:12]}…, "
             f"found {actual[:12]}…): it changed after training, refusing to load it"
         )
+    return data
 
 
 def _minor(version: str) -> tuple[str, ...]:
@@ -188,7 +196,7 @@ def _check_versions(trained: Versions) -> None:
         )
 
 
-def _unpickle(path: Path) -> Any:
+def _unpickle(path: Path, data: bytes) -> Any:
     import joblib  # imported here: it costs start-up time and is needed only for pickles
 
     # scikit-learn warns (InconsistentVersionWarning) when unpickling across versions;
@@ -196,7 +204,7 @@ def _unpickle(path: Path) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            return joblib.load(path)
+            return joblib.load(io.BytesIO(data))
         except Exception as exc:  # unpickling can raise anything; all mean "unusable"
             raise BundleError(f"{path} cannot be loaded: {type(exc).__name__}: {exc}") from None
 
@@ -210,7 +218,9 @@ def _is_encodings(value: Any) -> bool:
     )
 
 
-def _expected(directory: Path, manifest: Manifest, features: FeatureBuilder) -> list[_Expected]:
+def _expected(
+    directory: Path, manifest: Manifest, features: FeatureBuilder, check: bytes | None
+) -> list[_Expected]:
     """The answers any engine must give: the reference inputs, and the check set if any."""
     try:
         inputs = [Formulario.model_validate(ref.formulario) for ref in manifest.reference]
@@ -227,11 +237,11 @@ def _expected(directory: Path, manifest: Manifest, features: FeatureBuilder) -> 
             "reference predictions",
         )
     ]
-    if CHECK_FILE in manifest.artefacts:
+    if check is not None:
         path = directory / CHECK_FILE
         try:
-            with np.load(path, allow_pickle=False) as check:
-                x, y = check["x"].astype(np.float64), check["y"].astype(np.float64)
+            with np.load(io.BytesIO(check), allow_pickle=False) as arrays:
+                x, y = arrays["x"].astype(np.float64), arrays["y"].astype(np.float64)
         except (OSError, KeyError, ValueError) as exc:
             raise BundleError(f"{path} cannot be read: {exc}") from None
         if x.ndim != 2 or x.shape != (len(y), len(manifest.features)):
@@ -255,11 +265,13 @@ def _worst(engine: Engine, expected: list[_Expected]) -> tuple[float, _Expected,
     return worst
 
 
-def _compiled_engine(path: Path, n_features: int, expected: list[_Expected]) -> Engine | None:
+def _compiled_engine(
+    name: str, model: bytes, n_features: int, expected: list[_Expected]
+) -> Engine | None:
     """The ONNX engine when it loads and agrees with scikit-learn; None (with one warning
     line) otherwise, so that scikit-learn serves instead."""
     try:
-        engine = OnnxEngine(path)
+        engine = OnnxEngine(model)
         if engine.n_features != n_features:
             raise ValueError(
                 f"it takes {engine.n_features} features, the manifest lists {n_features}"
@@ -268,7 +280,7 @@ def _compiled_engine(path: Path, n_features: int, expected: list[_Expected]) -> 
     except Exception as exc:  # ONNX Runtime raises its own types; any of them means "no"
         log.warning(
             "compiled engine %s unusable (%s: %s); serving with scikit-learn",
-            path.name,
+            name,
             type(exc).__name__,
             str(exc).splitlines()[0] if str(exc) else "",
         )
@@ -277,7 +289,7 @@ def _compiled_engine(path: Path, n_features: int, expected: list[_Expected]) -> 
         log.warning(
             "compiled engine %s differs from scikit-learn by %.2e relative (limit %.0e); "
             "serving with scikit-learn",
-            path.name,
+            name,
             error,
             ENGINE_RTOL,
         )
@@ -285,8 +297,8 @@ def _compiled_engine(path: Path, n_features: int, expected: list[_Expected]) -> 
     return engine
 
 
-def _sklearn_engine(path: Path, n_features: int, expected: list[_Expected]) -> Engine:
-    estimator = _unpickle(path)
+def _sklearn_engine(path: Path, model: bytes, n_features: int, expected: list[_Expected]) -> Engine:
+    estimator = _unpickle(path, model)
     if not hasattr(estimator, "predict"):
         raise BundleError(f"{path} holds a {type(estimator).__name__}, not a model")
     n_in = getattr(estimator, "n_features_in_", None)
