@@ -45,7 +45,6 @@ SERVERS = {
     "sklearn loaded once": [sys.executable, "-m", "uvicorn", "benchmarks.servers.sklearn_once:app"],
     "tasador": [sys.executable, "-m", "app.cli", "serve"],
 }
-TARGETS = "tasador"
 
 
 class Server:

@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 import urllib.error
-import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from app.reload import reload_bundle
 from app.schemas import FORMULARIO_EJEMPLO
 from scaleout.cluster import free_port, wait_ready
 from tests.conftest import TINY, make_client, train_quietly
+from tests.test_serve import post_json
 
 
 def _version(bundle_dir: Path) -> str:
@@ -59,14 +59,9 @@ def test_a_bad_bundle_is_refused_and_the_old_one_keeps_serving(
 
 
 def _post(url: str) -> tuple[int, str]:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(FORMULARIO_EJEMPLO).encode(),
-        headers={"content-type": "application/json"},
-    )
+    """One prediction's model version, or a failure the test counts."""
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())["modelo"]
+        return 200, post_json(url, FORMULARIO_EJEMPLO)["modelo"]
     except (urllib.error.URLError, OSError) as exc:
         return 0, repr(exc)
 
