@@ -8,7 +8,7 @@ from app.bundle import load_bundle
 from app.config import EMBEDDED_MODEL_DIR, Settings
 from app.main import create_app
 from app.training.pipeline import FEATURES, TrainingConfig
-from tests.routers.test_prediction import sklearn_prices
+from tests.helpers import sklearn_prices
 
 MAX_MODEL_BYTES = 20 * 1024 * 1024
 

@@ -10,7 +10,7 @@ from app.features import FeatureBuilder, FeatureError
 from app.schemas import Formulario
 from app.training.pipeline import ENCODINGS, FEATURES
 from tests.conftest import TINY, make_client, train_quietly
-from tests.routers.test_prediction import _homes, sklearn_prices
+from tests.helpers import sample_homes, sklearn_prices
 
 
 def test_row_follows_the_given_order(formulario: dict[str, Any]) -> None:
@@ -31,7 +31,7 @@ def test_row_follows_the_given_order(formulario: dict[str, Any]) -> None:
 def test_a_scrambled_manifest_order_still_predicts_what_sklearn_does(tmp_path: Path) -> None:
     scrambled = tuple(reversed(FEATURES))
     bundle = train_quietly(tmp_path / "b", replace(TINY, features=scrambled))
-    homes = _homes(10)
+    homes = sample_homes(10)
 
     with make_client(bundle) as client:
         assert client.get("/modelo").json()["features"] == list(scrambled)

@@ -26,7 +26,7 @@ from docker.utils.build import exclude_paths
 
 from app.schemas import FORMULARIO_EJEMPLO
 from scaleout.cluster import free_port, wait_ready
-from tests.test_serve import post_json
+from tests.helpers import post_json
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_ROOT = "/app"

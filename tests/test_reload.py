@@ -20,7 +20,7 @@ from app.reload import reload_bundle
 from app.schemas import FORMULARIO_EJEMPLO
 from scaleout.cluster import free_port, wait_ready
 from tests.conftest import TINY, make_client, train_quietly
-from tests.test_serve import post_json
+from tests.helpers import post_json
 
 
 def _version(bundle_dir: Path) -> str:

@@ -13,7 +13,7 @@ import pytest
 from app.bundle import load_bundle
 from app.schemas import Formulario, Prediccion
 from scaleout.cluster import Cluster
-from tests.routers.test_prediction import _homes
+from tests.helpers import sample_homes
 
 pytestmark = pytest.mark.scaleout
 
@@ -77,7 +77,7 @@ async def _load(url: str, homes: list[dict[str, Any]], chaos: Chaos) -> list[Any
 
 
 def test_no_request_is_lost_while_replicas_die_and_restart(tiny_bundle: Path) -> None:
-    homes = _homes(16)
+    homes = sample_homes(16)
     bundle = load_bundle(tiny_bundle)
     expected = bundle.engine.predict(bundle.features.matrix([Formulario(**h) for h in homes]))
 

@@ -5,23 +5,13 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from app.schemas import FORMULARIO_EJEMPLO
 from scaleout.cluster import free_port, wait_ready
-
-
-def post_json(url: str, body: dict[str, Any]) -> Any:
-    """POST a JSON body and decode the JSON answer."""
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+from tests.helpers import post_json
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from app.bundle import load_bundle
 from app.config import Settings
 from app.engine import Engine
 from app.main import create_app
-from tests.routers.test_prediction import _homes
+from tests.helpers import sample_homes
 
 
 class _WaitingEngine:
@@ -43,7 +43,9 @@ def test_health_is_answered_while_a_large_batch_is_computed(tiny_bundle: Path) -
         async with httpx2.AsyncClient(transport=transport, base_url="http://t") as client:
 
             async def batch() -> None:
-                response = await client.post("/predecir/lote", json={"formularios": _homes(300)})
+                response = await client.post(
+                    "/predecir/lote", json={"formularios": sample_homes(300)}
+                )
                 assert response.status_code == 200
                 order.append("lote")
 

@@ -9,11 +9,11 @@ from fastapi.testclient import TestClient
 from sklearn.metrics import mean_absolute_error, mean_absolute_percentage_error, r2_score
 
 from tests.conftest import make_client
-from tests.routers.test_prediction import _error, _homes, sklearn_prices
+from tests.helpers import first_error, sample_homes, sklearn_prices
 
 
 def _samples(bundle: Path, n: int) -> tuple[list[dict[str, Any]], np.ndarray]:
-    homes = _homes(n)
+    homes = sample_homes(n)
     truth = sklearn_prices(bundle, homes) * np.linspace(0.8, 1.25, n)
     return [{**h, "precio": float(p)} for h, p in zip(homes, truth, strict=True)], truth
 
@@ -38,7 +38,7 @@ def test_evaluar_scores_the_rows_sent(client: TestClient, tiny_bundle: Path) -> 
 
 
 def test_r2_is_null_when_true_prices_are_all_equal(client: TestClient) -> None:
-    muestras = [{**h, "precio": 300_000.0} for h in _homes(3)]
+    muestras = [{**h, "precio": 300_000.0} for h in sample_homes(3)]
 
     body = client.post("/evaluar", json={"muestras": muestras}).json()
 
@@ -49,7 +49,7 @@ def test_r2_is_null_when_true_prices_are_all_equal(client: TestClient) -> None:
 def test_one_row_is_not_enough(client: TestClient, tiny_bundle: Path) -> None:
     muestras, _ = _samples(tiny_bundle, 1)
 
-    error = _error(client.post("/evaluar", json={"muestras": muestras}))
+    error = first_error(client.post("/evaluar", json={"muestras": muestras}))
 
     assert error["loc"] == ["body", "muestras"]
     assert error["type"] == "too_short"
@@ -62,7 +62,7 @@ def test_true_price_must_be_a_positive_number(
     muestras, _ = _samples(tiny_bundle, 3)
     muestras[1]["precio"] = precio
 
-    error = _error(client.post("/evaluar", json={"muestras": muestras}))
+    error = first_error(client.post("/evaluar", json={"muestras": muestras}))
 
     assert error["loc"] == ["body", "muestras", 1, "precio"]
 
@@ -71,7 +71,7 @@ def test_missing_true_price_is_named(client: TestClient, tiny_bundle: Path) -> N
     muestras, _ = _samples(tiny_bundle, 3)
     del muestras[0]["precio"]
 
-    error = _error(client.post("/evaluar", json={"muestras": muestras}))
+    error = first_error(client.post("/evaluar", json={"muestras": muestras}))
 
     assert error == {**error, "loc": ["body", "muestras", 0, "precio"], "type": "missing"}
 
@@ -79,7 +79,7 @@ def test_missing_true_price_is_named(client: TestClient, tiny_bundle: Path) -> N
 def test_evaluar_respects_the_row_limit(tiny_bundle: Path) -> None:
     muestras, _ = _samples(tiny_bundle, 4)
     with make_client(tiny_bundle, max_batch_rows=3) as client:
-        error = _error(client.post("/evaluar", json={"muestras": muestras}))
+        error = first_error(client.post("/evaluar", json={"muestras": muestras}))
 
     assert error["loc"] == ["body", "muestras"]
     assert "at most 3" in error["msg"]

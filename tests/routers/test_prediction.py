@@ -4,29 +4,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import joblib
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from app.schemas import FORMULARIO_EJEMPLO
 from tests.conftest import make_client
-
-
-def sklearn_prices(bundle_dir: Path, rows: list[dict[str, Any]]) -> np.ndarray:
-    """What the bundle's scikit-learn model predicts for ``rows``, built independently of
-    the service: a DataFrame by column name, in the manifest's order."""
-    import pandas as pd
-
-    manifest = json.loads((bundle_dir / "manifest.json").read_text())
-    encodings = joblib.load(bundle_dir / "encodings.pkl")
-    model = joblib.load(bundle_dir / "model.pkl")
-    frame = pd.DataFrame(
-        [{("baños" if k == "banos" else k): v for k, v in r.items()} for r in rows]
-    )
-    for name, codes in encodings.items():
-        frame[name] = frame[name].map(codes)
-    return model.predict(frame[manifest["features"]].astype(float).to_numpy())
+from tests.helpers import first_error, sample_homes, sklearn_prices
 
 
 def test_predecir_returns_the_models_price(
@@ -57,15 +40,6 @@ def test_whole_floats_count_as_integers(client: TestClient, formulario: dict[str
     formulario["habitaciones"] = float(formulario["habitaciones"])
 
     assert client.post("/predecir", json=formulario).json()["precio"] == as_int
-
-
-def _error(response: Any) -> dict[str, Any]:
-    assert 400 <= response.status_code < 500, response.text
-    detail = response.json()["detail"]
-    assert isinstance(detail, list)
-    assert detail
-    first: dict[str, Any] = detail[0]
-    return first
 
 
 BAD_FIELDS = [
@@ -107,7 +81,7 @@ def test_bad_value_is_refused_naming_the_field(
 ) -> None:
     formulario[field] = value
 
-    error = _error(client.post("/predecir", json=formulario))
+    error = first_error(client.post("/predecir", json=formulario))
 
     assert error["loc"] == ["body", field]
     assert message in error["msg"]
@@ -124,7 +98,7 @@ def test_non_finite_numbers_are_refused(
     response = client.post("/predecir", content=body, headers={"content-type": "application/json"})
 
     assert response.status_code == 422
-    error = _error(response)
+    error = first_error(response)
     assert error["loc"] == ["body", field]
     assert "finite" in error["msg"] or "whole number" in error["msg"]
 
@@ -133,14 +107,14 @@ def test_non_finite_numbers_are_refused(
 def test_missing_field_is_named(client: TestClient, formulario: dict[str, Any], field: str) -> None:
     del formulario[field]
 
-    error = _error(client.post("/predecir", json=formulario))
+    error = first_error(client.post("/predecir", json=formulario))
 
     assert error["loc"] == ["body", field]
     assert error["type"] == "missing"
 
 
 def test_unknown_field_is_named(client: TestClient, formulario: dict[str, Any]) -> None:
-    error = _error(client.post("/predecir", json={**formulario, "piscina": True}))
+    error = first_error(client.post("/predecir", json={**formulario, "piscina": True}))
 
     assert error["loc"] == ["body", "piscina"]
     assert error["msg"] == "Extra inputs are not permitted"
@@ -172,7 +146,7 @@ def test_malformed_body_is_a_422(client: TestClient, body: str, expected_type: s
     response = client.post("/predecir", content=body, headers={"content-type": "application/json"})
 
     assert response.status_code == 422
-    assert _error(response)["type"] == expected_type
+    assert first_error(response)["type"] == expected_type
 
 
 def test_service_keeps_serving_after_bad_requests(
@@ -184,33 +158,10 @@ def test_service_keeps_serving_after_bad_requests(
     assert client.post("/predecir", json=formulario).status_code == 200
 
 
-def _homes(n: int) -> list[dict[str, Any]]:
-    rng = np.random.default_rng(3)
-    homes = []
-    for i in range(n):
-        built = float(rng.integers(40, 250))
-        homes.append(
-            {
-                "latitud": float(rng.uniform(40.35, 40.5)),
-                "longitud": float(rng.uniform(-3.8, -3.58)),
-                "superficie_construida": built,
-                "baños": int(rng.integers(1, 4)),
-                "habitaciones": int(rng.integers(0, 6)),
-                "jardin": bool(i % 3 == 0),
-                "antiguedad": int(rng.integers(0, 120)),
-                "superficie_util": round(built * 0.85, 1),
-                "ascensor": bool(i % 2),
-                "garaje": bool(i % 5 == 0),
-                "condicion": ["A reformar", "Reformado", "A estrenar", "En buen estado"][i % 4],
-            }
-        )
-    return homes
-
-
 def test_lote_keeps_order_and_matches_single_predictions(
     client: TestClient, tiny_bundle: Path
 ) -> None:
-    homes = _homes(25)
+    homes = sample_homes(25)
 
     response = client.post("/predecir/lote", json={"formularios": homes})
 
@@ -223,16 +174,16 @@ def test_lote_keeps_order_and_matches_single_predictions(
 
 
 def test_lote_names_the_bad_row_and_field(client: TestClient) -> None:
-    homes = _homes(4)
+    homes = sample_homes(4)
     homes[2]["superficie_util"] = homes[2]["superficie_construida"] + 1
 
-    error = _error(client.post("/predecir/lote", json={"formularios": homes}))
+    error = first_error(client.post("/predecir/lote", json={"formularios": homes}))
 
     assert error["loc"] == ["body", "formularios", 2, "superficie_util"]
 
 
 def test_empty_lote_is_refused(client: TestClient) -> None:
-    error = _error(client.post("/predecir/lote", json={"formularios": []}))
+    error = first_error(client.post("/predecir/lote", json={"formularios": []}))
 
     assert error["loc"] == ["body", "formularios"]
     assert error["type"] == "too_short"
@@ -240,10 +191,10 @@ def test_empty_lote_is_refused(client: TestClient) -> None:
 
 def test_lote_over_the_row_limit_is_refused(tiny_bundle: Path) -> None:
     with make_client(tiny_bundle, max_batch_rows=3) as client:
-        response = client.post("/predecir/lote", json={"formularios": _homes(4)})
-        ok = client.post("/predecir/lote", json={"formularios": _homes(3)})
+        response = client.post("/predecir/lote", json={"formularios": sample_homes(4)})
+        ok = client.post("/predecir/lote", json={"formularios": sample_homes(3)})
 
-    error = _error(response)
+    error = first_error(response)
     assert error["loc"] == ["body", "formularios"]
     assert error["msg"] == "List should have at most 3 items, got 4"
     assert ok.status_code == 200
@@ -253,7 +204,7 @@ def test_lote_over_the_row_limit_is_refused(tiny_bundle: Path) -> None:
 def test_body_over_the_size_limit_is_a_413(
     tiny_bundle: Path, fast_path: bool, declared: bool, formulario: dict[str, Any]
 ) -> None:
-    big = json.dumps({"formularios": _homes(40)}).encode()
+    big = json.dumps({"formularios": sample_homes(40)}).encode()
     padded = json.dumps(formulario).encode() + b" " * 5000
 
     def send(path: str, body: bytes) -> Any:
@@ -267,5 +218,5 @@ def test_body_over_the_size_limit_is_a_413(
 
     for response in responses:
         assert response.status_code == 413
-        assert _error(response)["type"] == "body_too_large"
+        assert first_error(response)["type"] == "body_too_large"
     assert ok.status_code == 200
