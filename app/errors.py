@@ -1,4 +1,4 @@
-"""Errors the API reports to clients, each with its HTTP status, and their one handler.
+"""Errors the API reports to clients, each with its HTTP status, and the responses for them.
 
 Bodies keep FastAPI's validation-error shape, ``{"detail": [{"loc", "msg", "type"}]}``,
 so a client parses every 4xx the same way.
