@@ -1,7 +1,10 @@
-"""The ``tasador`` command: ``tasador serve`` and ``tasador train``."""
+"""The ``tasador`` command: ``tasador serve`` and ``tasador train``.
 
-import argparse
-import copy
+Parsed by pydantic-settings: ``serve`` takes every ``Settings`` field as a flag, over its
+``TASADOR_*`` variable; ``train`` takes ``TrainCommand``'s. A bad value is one line naming
+the flag or variable it came from, and exit code 2.
+"""
+
 import gc
 import logging.config
 import os
@@ -10,90 +13,102 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    CliApp,
+    CliSubCommand,
+    SettingsConfigDict,
+    SettingsError,
+)
 
-from app.config import EMBEDDED_MODEL_DIR, Settings
+from app.config import EMBEDDED_MODEL_DIR, ENV_PREFIX, PlatformVariables, Settings
 
 EXIT_USAGE = 2
 GRACEFUL_SHUTDOWN_S = 30  # in-flight requests get this long to finish after SIGTERM
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    code: int = args.run(args)
-    return code
+class ServeCommand(Settings):
+    """Serve the model bundle over HTTP. Flags override TASADOR_* variables."""
+
+    def cli_cmd(self) -> None:
+        """Run the server until it is stopped."""
+        raise SystemExit(serve(Settings.model_validate(self.model_dump())))
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tasador", description="Madrid house-price model: train it, serve it."
-    )
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+class TrainCommand(BaseModel):
+    """Fit a RandomForest and write the bundle (model, encodings, manifest)."""
 
-    serve = commands.add_parser(
-        "serve",
-        help="serve the model bundle over HTTP",
-        description="Serve the bundle over HTTP. Flags override TASADOR_* variables.",
-    )
-    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
-    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
-    serve.add_argument("--model-dir", type=Path, help="bundle folder (default: models/)")
-    serve.set_defaults(run=_serve)
-
-    train = commands.add_parser(
-        "train",
-        help="train a model and write its bundle",
-        description="Fit a RandomForest and write the bundle (model, encodings, manifest).",
-    )
-    train.add_argument(
-        "--data",
-        type=Path,
-        help="CSV with the 11 Formulario columns plus precio "
+    data: Path | None = Field(
+        default=None,
+        description="CSV with the 11 Formulario columns plus precio "
         "(default: built-in synthetic Madrid listings)",
     )
-    train.add_argument(
-        "--out", type=Path, default=EMBEDDED_MODEL_DIR, help="bundle folder (default: models/)"
-    )
-    train.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    train.add_argument(
-        "--rows", type=int, default=20_000, help="synthetic rows to generate (default 20000)"
-    )
-    train.add_argument("--trees", type=int, default=100, help="trees in the forest (default 100)")
-    train.set_defaults(run=_train)
-    return parser
+    out: Path = Field(default=EMBEDDED_MODEL_DIR, description="bundle folder")
+    seed: int = Field(default=42, description="random seed")
+    rows: int = Field(default=20_000, ge=1, description="synthetic rows to generate")
+    trees: int = Field(default=100, ge=1, description="trees in the forest")
+
+    def cli_cmd(self) -> None:
+        """Train and write the bundle."""
+        raise SystemExit(train(self))
 
 
-def _serve(args: argparse.Namespace) -> int:
-    overrides = {
-        key: value
-        for key, value in {
-            "host": args.host,
-            "port": args.port,
-            "workers": args.workers,
-            "model_dir": args.model_dir,
-        }.items()
-        if value is not None
-    }
+class Tasador(BaseSettings):
+    """Madrid house-price model: train it, serve it."""
+
+    model_config = SettingsConfigDict(
+        cli_prog_name="tasador", cli_kebab_case=True, cli_implicit_flags=True
+    )
+
+    serve: CliSubCommand[ServeCommand] = Field(description="serve the model bundle over HTTP")
+    train: CliSubCommand[TrainCommand] = Field(description="train a model and write its bundle")
+
+    def cli_cmd(self) -> None:
+        """Run the chosen subcommand."""
+        CliApp.run_subcommand(self)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script: the command's exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        settings = Settings(**{**Settings().model_dump(), **overrides})
+        CliApp.run(Tasador, cli_args=args)
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = str(first["loc"][0])
-        flag = next((k for k in overrides if where in (k, f"TASADOR_{k.upper()}")), None)
-        name = f"--{flag.replace('_', '-')}" if flag else where
-        print(f"tasador: invalid setting {name}: {first['msg']}", file=sys.stderr)
+        print(f"tasador: invalid setting {_where(exc, args)}", file=sys.stderr)
         return EXIT_USAGE
-    # Imported only now: app.main builds its module-level app from the settings.
+    except SettingsError as exc:
+        print(f"tasador: invalid setting: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def _where(exc: ValidationError, args: list[str]) -> str:
+    """The first error, named after the flag or variable the user set."""
+    first = exc.errors()[0]
+    loc = [str(part) for part in first["loc"]]
+    field = loc[1] if len(loc) > 1 else loc[0]
+    flag = "--" + field.replace("_", "-")
+    if any(arg == flag or arg.startswith(flag + "=") for arg in args):
+        name = flag
+    else:
+        candidates = [ENV_PREFIX + field.upper(), PlatformVariables.NAMES.get(field, "")]
+        name = next((v for v in candidates if v and v in os.environ), flag)
+    return f"{name}: {first['msg']}"
+
+
+def serve(settings: Settings) -> int:
+    """Verify the bundle, then serve it with uvicorn until stopped."""
     import uvicorn
 
-    from app.bundle import BundleError, load_bundle
+    from app import logs
+    from app.bundle.loader import BundleError, load_bundle
     from app.main import create_app
     from app.server import OneWriteHttpToolsProtocol
 
-    log_config = _log_config(settings.log_level)
+    log_config = logs.log_config(settings.log_level)
     logging.config.dictConfig(log_config)
     try:
         bundle = load_bundle(settings.model_dir, settings.engine)
@@ -112,51 +127,52 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(settings, bundle), **server)
         return 0
     # Several workers: the bundle was loaded here only to refuse a bad one before any
-    # worker starts; each worker loads its own, so this process lets go of it.
+    # worker starts; each worker builds its app from the environment, which is where
+    # uvicorn's worker processes can find the flags given here.
     del bundle
     gc.collect()
-    for key, value in overrides.items():  # workers build their app from the environment
-        os.environ[f"TASADOR_{key.upper()}"] = str(value)
-    uvicorn.run("app.main:app", workers=settings.workers, **server)
+    os.environ.update(_as_environment(settings))
+    uvicorn.run("app.main:create_app", factory=True, workers=settings.workers, **server)
     return 0
 
 
-def _log_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging set-up plus tasador's own logger, applied in every worker."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["tasador"] = {
-        "handlers": ["default"],
-        "level": level.upper(),
-        "propagate": False,
+def _as_environment(settings: Settings) -> dict[str, str]:
+    """``TASADOR_*`` variables that rebuild ``settings`` in another process."""
+    values = settings.model_dump(mode="json")
+    return {
+        ENV_PREFIX + name.upper(): value if isinstance(value, str) else _json(value)
+        for name, value in values.items()
     }
-    return config
 
 
-def _train(args: argparse.Namespace) -> int:
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def train(command: TrainCommand) -> int:
+    """Generate or read the data, fit, write the bundle; 2 when the data cannot be used."""
     from app.training.dataset import DatasetError, read_csv
     from app.training.pipeline import OutputError, TrainingConfig, train
     from app.training.synthetic import generate
 
-    if args.rows < 1 or args.trees < 1:
-        print("tasador train: --rows and --trees must be at least 1", file=sys.stderr)
-        return EXIT_USAGE
     try:
-        if args.data is None:
-            _say(f"Generating {args.rows} synthetic Madrid listings (seed {args.seed})…")
-            dataset = generate(args.rows, args.seed)
+        if command.data is None:
+            _say(f"Generating {command.rows} synthetic Madrid listings (seed {command.seed})…")
+            dataset = generate(command.rows, command.seed)
         else:
-            _say(f"Reading {args.data}…")
-            dataset = read_csv(args.data)
+            _say(f"Reading {command.data}…")
+            dataset = read_csv(command.data)
             _say(f"{len(dataset)} usable rows, {dataset.rejected.total} rejected.")
             for line in dataset.rejected.summary():
                 _say(f"  rejected {line}")
-        manifest = train(dataset, args.out, TrainingConfig(seed=args.seed, n_estimators=args.trees))
+        config = TrainingConfig(seed=command.seed, n_estimators=command.trees)
+        manifest = train(dataset, command.out, config)
     except (DatasetError, OutputError) as exc:
         print(f"tasador train: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"Model {manifest.version} ready in {args.out}.")
+    print(f"Model {manifest.version} ready in {command.out}.")
     return 0
 
 

@@ -1,35 +1,37 @@
-"""Service configuration: one pydantic-settings class, read from ``TASADOR_*`` variables."""
+"""Service configuration: one pydantic-settings class, read from ``TASADOR_*`` variables.
 
+The same class is the ``tasador serve`` command line (``app.cli``): every setting is also
+a flag (``--max-batch-rows``), and a flag overrides its variable.
+"""
+
+import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from app.engines import EngineChoice
 
 # The bundle that ships with the repository, beside the ``app`` package.
 EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+ENV_PREFIX = "TASADOR_"
 
 
 class Settings(BaseSettings):
     """Everything an operator can tune; defaults serve the embedded model with no set-up."""
 
-    model_config = SettingsConfigDict(env_prefix="TASADOR_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     model_dir: Path = Field(
         default=EMBEDDED_MODEL_DIR, description="Folder holding the model bundle."
     )
-    host: str = "127.0.0.1"
-    # PORT and WEB_CONCURRENCY are what container platforms (fly.io among them) set.
-    port: int = Field(
-        default=8000, ge=1, le=65535, validation_alias=AliasChoices("TASADOR_PORT", "PORT")
-    )
-    workers: int = Field(
-        default=1,
-        ge=1,
-        le=64,
-        validation_alias=AliasChoices("TASADOR_WORKERS", "WEB_CONCURRENCY"),
-    )
+    host: str = Field(default="127.0.0.1", description="Address to listen on.")
+    # Also read from PORT and WEB_CONCURRENCY (PlatformVariables), below TASADOR_*.
+    port: int = Field(default=8000, ge=1, le=65535, description="Port to listen on.")
+    workers: int = Field(default=1, ge=1, le=64, description="Worker processes.")
     max_batch_rows: int = Field(
         default=10_000, ge=1, description="Most rows one /predecir/lote or /evaluar call takes."
     )
@@ -40,17 +42,50 @@ class Settings(BaseSettings):
         default=frozenset(),
         description="When set, prediction routes need one of these in the X-API-Key header.",
     )
-    engine: Literal["auto", "scikit-learn"] = Field(
+    engine: EngineChoice = Field(
         default="auto",
-        description="auto: the compiled ONNX forest when it matches scikit-learn; "
-        "scikit-learn: always scikit-learn.",
+        description="auto: the first registered engine that reproduces scikit-learn's "
+        "training-time answers (the compiled ONNX forest first); or one engine by name.",
     )
     fast_path: bool = Field(
         default=True,
-        description="Answer POST /predecir without FastAPI's per-request machinery "
+        description="Answer the body routes without FastAPI's per-request machinery "
         "(same answers, several times the throughput).",
     )
-    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        default="info", description="Log level; warning also silences the access log."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - no .env files
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - no secret files
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags and arguments, then TASADOR_* variables, then the platform's."""
+        return (init_settings, env_settings, PlatformVariables(settings_cls))
+
+
+class PlatformVariables(PydanticBaseSettingsSource):
+    """``PORT`` and ``WEB_CONCURRENCY``, which container platforms (fly.io among them) set."""
+
+    NAMES: ClassVar[dict[str, str]] = {"port": "PORT", "workers": "WEB_CONCURRENCY"}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:  # noqa: ARG002  # noqa: ARG002
+        """The platform variable standing for ``field_name``, if it is set."""
+        variable = self.NAMES.get(field_name)
+        return (os.environ.get(variable) if variable else None), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, _, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[name] = value
+        return values
 
 
 @lru_cache

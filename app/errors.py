@@ -1,31 +1,27 @@
-"""Errors the API reports to clients, each with its HTTP status, and the responses for them.
+"""Refusals: requests the service understood but will not serve, each with its HTTP status.
 
-Bodies keep FastAPI's validation-error shape, ``{"detail": [{"loc", "msg", "type"}]}``,
-so a client parses every 4xx the same way.
+The service raises them knowing nothing of HTTP beyond the status a refusal deserves (as
+MLServer's runtimes do); the transports turn every one into the same JSON shape,
+``{"detail": [{"loc", "msg", "type", ...}]}`` (``app.api.errors``).
 """
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 
-from app.schemas import Errores
+class RefusalError(Exception):
+    """A request that will not be served: its status, its problems and any headers."""
 
-# Documented answers of routes that take a body (see the OpenAPI document).
-BODY_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Errores, "description": "Missing or unknown API key (when keys are set)."},
-    413: {"model": Errores, "description": "Body larger than the configured limit."},
-    422: {"model": Errores, "description": "Invalid body: each problem names its field."},
-    503: {"model": Errores, "description": "The model is not loaded yet."},
-}
-MAX_ECHO_CHARS = 200
+    status_code: int = 400
+    headers: dict[str, str] | None = None
+
+    def problems(self) -> list[dict[str, Any]]:
+        """One entry per problem: ``loc``, ``msg``, ``type`` and what pydantic adds."""
+        raise NotImplementedError
 
 
-class ApiError(Exception):
-    """A request the service understood but will not serve; carries its HTTP status."""
+class RefusedError(RefusalError):
+    """One problem, with the status it deserves."""
 
     def __init__(
         self,
@@ -38,29 +34,41 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(msg)
         self.status_code = status_code
-        self.detail = [{"loc": list(loc), "msg": msg, "type": type}]
         self.headers = headers
+        self._problem = {"loc": list(loc), "msg": msg, "type": type}
+
+    def problems(self) -> list[dict[str, Any]]:
+        """The one problem."""
+        return [self._problem]
 
 
-def check_rows(n: int, limit: int, field: str) -> None:
-    """Refuse a batch larger than the configured row limit, naming the field."""
-    if n > limit:
-        raise ApiError(
-            422,
-            f"List should have at most {limit} items, got {n}",
-            loc=("body", field),
-            type="too_long",
-        )
+class InvalidInputError(RefusalError):
+    """A body that failed validation: pydantic's errors, located under ``body``."""
+
+    status_code = 422
+
+    def __init__(self, errors: Sequence[Any]) -> None:
+        super().__init__(f"{len(errors)} validation error(s)")
+        self.errors = list(errors)
+
+    def problems(self) -> list[dict[str, Any]]:
+        """pydantic's error entries (``loc``, ``msg``, ``type``, ``input``, ``ctx``)."""
+        return self.errors
 
 
-def api_error_response(exc: ApiError) -> JSONResponse:
-    """The JSON answer to an ``ApiError``."""
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+def too_many_rows(n: int, limit: int, field: str) -> RefusedError:
+    """A batch larger than the configured row limit, naming the field."""
+    return RefusedError(
+        422,
+        f"List should have at most {limit} items, got {n}",
+        loc=("body", field),
+        type="too_long",
+    )
 
 
-def body_too_large(limit: int) -> ApiError:
-    """The error for a body over ``limit`` bytes."""
-    return ApiError(
+def body_too_large(limit: int) -> RefusedError:
+    """A body over ``limit`` bytes."""
+    return RefusedError(
         413,
         f"Request body is larger than the limit of {limit} bytes",
         loc=("body",),
@@ -68,48 +76,8 @@ def body_too_large(limit: int) -> ApiError:
     )
 
 
-async def _handle_api_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
-    return api_error_response(exc)
-
-
-def _json_safe(value: Any) -> Any:
-    """Scalars as they are, but NaN/Infinity (which JSON cannot carry) as text."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
-
-
-def _problem(error: dict[str, Any]) -> dict[str, Any]:
-    """One validation error as sent to the client: where, what, and the offending value.
-
-    The value is echoed only when it is a scalar: echoing a whole object or a batch
-    would send the request back to the client.
-    """
-    problem = {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
-    value = error.get("input")
-    if isinstance(value, str) and (error["type"] == "json_invalid" or len(value) > MAX_ECHO_CHARS):
-        pass  # the raw body, or a long text: not worth sending back
-    elif value is None or isinstance(value, str | int | float | bool):
-        problem["input"] = _json_safe(value)
-    if ctx := error.get("ctx"):
-        problem["ctx"] = {key: _json_safe(v) for key, v in ctx.items()}
-    return problem
-
-
-def validation_error_response(exc: RequestValidationError) -> JSONResponse:
-    """The 422 answer to a body that failed validation, one entry per problem."""
-    return JSONResponse({"detail": [_problem(e) for e in exc.errors()]}, status_code=422)
-
-
-async def _handle_validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    return validation_error_response(exc)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers that turn refused requests into JSON 4xx answers."""
-    app.add_exception_handler(ApiError, _handle_api_error)
-    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+def not_ready() -> RefusedError:
+    """No model is loaded yet."""
+    return RefusedError(
+        503, "the model is not loaded yet", type="not_ready", headers={"Retry-After": "1"}
+    )

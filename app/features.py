@@ -1,16 +1,68 @@
-"""Turns validated ``Formulario``s into the model's feature matrix, by name.
+"""The model's feature columns, derived from the ``Formulario`` schema, and the matrix
+built from validated homes, by name.
 
-The column order comes from the bundle's manifest, never from the order fields are
-declared in the schema; categories go through the bundle's encodings.
+Every column's kind (number, count, yes/no, category) and a category's codes come from
+the field's type in ``Formulario``, so a new column is one field there (plus its place in
+the synthetic generator). The column order comes from the bundle's manifest, never from
+the order fields are declared in the schema; categories go through the bundle's encodings.
 """
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum, StrEnum
 from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
 
-from app.schemas import Formulario
+from app.schemas.formulario import Formulario
+
+Encodings = Mapping[str, Mapping[str, int]]
+
+
+class Kind(StrEnum):
+    """What a feature's values are."""
+
+    NUMBER = "number"
+    COUNT = "count"
+    BOOLEAN = "boolean"
+    CATEGORY = "category"
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One model column: its ``Formulario`` field, kind and, for a category, its values."""
+
+    name: str
+    kind: Kind
+    categories: tuple[str, ...] = ()
+
+
+def _feature(name: str) -> Feature:
+    annotation = Formulario.model_fields[name].annotation
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return Feature(name, Kind.CATEGORY, tuple(str(m.value) for m in annotation))
+    if annotation is bool:
+        return Feature(name, Kind.BOOLEAN)
+    if annotation is int:
+        return Feature(name, Kind.COUNT)
+    if annotation is float:
+        return Feature(name, Kind.NUMBER)
+    raise TypeError(f"Formulario.{name}: no feature kind for {annotation!r}")
+
+
+# Every Formulario field, in declaration order (the order training uses by default).
+FEATURES: tuple[Feature, ...] = tuple(_feature(name) for name in Formulario.model_fields)
+FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
+
+
+def default_encodings() -> dict[str, dict[str, int]]:
+    """Codes for every category column: its values in declaration order, from 0."""
+    return {
+        f.name: {value: code for code, value in enumerate(f.categories)}
+        for f in FEATURES
+        if f.kind is Kind.CATEGORY
+    }
 
 
 class FeatureError(ValueError):
@@ -20,26 +72,24 @@ class FeatureError(ValueError):
 class FeatureBuilder:
     """Builds rows in the manifest's feature order from ``Formulario`` objects."""
 
-    def __init__(self, features: Sequence[str], encodings: Mapping[str, Mapping[str, int]]) -> None:
-        known = Formulario.model_fields
-        unknown = [name for name in features if name not in known]
+    def __init__(self, features: Sequence[str], encodings: Encodings) -> None:
+        unknown = [name for name in features if name not in FEATURES_BY_NAME]
         if unknown:
             raise FeatureError(f"features not in Formulario: {', '.join(unknown)}")
         if len(set(features)) != len(features):
             raise FeatureError("features are listed more than once")
         self.features = tuple(features)
         self._values = attrgetter(*self.features)
-        self._categorical: list[tuple[int, Mapping[str, int]]] = []
+        self._categorical: list[tuple[int, dict[str, int]]] = []
         for name, codes in encodings.items():
             if name not in self.features:
                 raise FeatureError(f"encodings name {name!r}, which is not a model feature")
-            allowed = _categories(name)
-            missing = [c for c in allowed if c not in codes]
+            missing = [c for c in FEATURES_BY_NAME[name].categories if c not in codes]
             if missing:
                 raise FeatureError(f"encodings for {name!r} lack {', '.join(missing)}")
             self._categorical.append((self.features.index(name), dict(codes)))
         for name in self.features:
-            if _categories(name) and name not in encodings:
+            if FEATURES_BY_NAME[name].kind is Kind.CATEGORY and name not in encodings:
                 raise FeatureError(f"no encodings for categorical feature {name!r}")
 
     def row(self, formulario: Formulario) -> list[float]:
@@ -55,10 +105,3 @@ class FeatureBuilder:
         return np.array([self.row(f) for f in formularios], dtype=np.float64).reshape(
             len(formularios), len(self.features)
         )
-
-
-def _categories(name: str) -> list[str]:
-    """The allowed values of a categorical ``Formulario`` field, or [] for others."""
-    annotation = Formulario.model_fields[name].annotation
-    members = getattr(annotation, "__members__", None)
-    return [m.value for m in members.values()] if members else []

@@ -1,26 +1,32 @@
-"""Builds the FastAPI application. The model is loaded in the lifespan, never at import."""
+"""Builds the FastAPI application. The model is loaded in the lifespan, never at import.
+
+``uvicorn --factory app.main:create_app`` builds it from the ``TASADOR_*`` environment;
+``uvicorn app.main:app`` works too, building it when uvicorn asks for ``app``.
+"""
 
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cache
+from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI, Security
 from fastapi_offline import FastAPIOffline
 
-from app.body import register_schemas
-from app.bundle import Bundle, BundleError, load_bundle
+from app import logs
+from app.api.access import ROUTE_ACCESS, RequestGate
+from app.api.deps import API_KEY_SCHEME
+from app.api.errors import install_error_handlers
+from app.api.fast import FastTransport
+from app.api.routes import evaluation, monitoring, prediction, status
+from app.bundle.loader import Bundle, BundleError, load_bundle
 from app.config import Settings, get_settings
-from app.deps import require_api_key
-from app.errors import install_error_handlers
-from app.fastpath import PrediccionFastPath
-from app.observability import Metrics, MetricsMiddleware
-from app.observability import router as metrics_router
+from app.monitoring import Instruments, InstrumentsMiddleware
 from app.reload import reload_on_sighup
-from app.routers import evaluation, health, prediction
-from app.schemas import Formulario, Lote, PeticionEvaluacion
 
 log = logging.getLogger("tasador")
 
+SUMMARY = "Tasación de viviendas en Madrid: precio estimado a partir de sus características."
 DESCRIPTION = """
 Estimates the asking price of a home in Madrid from its features, with a RandomForest
 trained by `tasador train`. The model bundle is verified (hashes, library versions,
@@ -59,9 +65,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None, bundle: Bundle | None = None) -> FastAPI:
     """The tasador app; ``bundle`` skips loading when the caller has already verified one."""
     settings = settings or get_settings()
+    logs.ensure_handler(settings.log_level)
     app = FastAPIOffline(
         title="tasador",
-        summary="Tasación de viviendas en Madrid: precio estimado a partir de sus características.",
+        summary=SUMMARY,
         description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
@@ -71,19 +78,34 @@ def create_app(settings: Settings | None = None, bundle: Bundle | None = None) -
     )
     app.state.settings = settings
     app.state.bundle = bundle
-    app.state.metrics = Metrics()
-    # Added last, so outermost: metrics see every request, fast path or not.
-    app.add_middleware(PrediccionFastPath)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.state.instruments = Instruments()
+    # Middleware added last runs first: instruments, gate, then the fast transport.
+    if settings.fast_path:
+        app.add_middleware(FastTransport, settings=settings)
+    app.add_middleware(RequestGate, settings=settings)
+    app.add_middleware(
+        InstrumentsMiddleware,
+        instruments=app.state.instruments,
+        paths={path for _, path in ROUTE_ACCESS},
+    )
     install_error_handlers(app)
-    # Only when keys are configured: a dependency on every request is not free.
-    protected = [Depends(require_api_key)] if settings.api_keys else []
-    app.include_router(prediction.router, dependencies=protected)
-    app.include_router(evaluation.router, dependencies=protected)
-    app.include_router(health.router)
-    app.include_router(metrics_router)
-    register_schemas(app, [Formulario, Lote, PeticionEvaluacion])
+    # The key itself is checked by the RequestGate; declaring it documents it.
+    protected = [Security(API_KEY_SCHEME)] if settings.api_keys else []
+    limit = settings.max_body_bytes
+    app.include_router(prediction.router, dependencies=protected, max_body_size=limit)
+    app.include_router(evaluation.router, dependencies=protected, max_body_size=limit)
+    app.include_router(status.router, max_body_size=limit)
+    app.include_router(monitoring.router, max_body_size=limit)
     return app
 
 
-app = create_app()
+@cache
+def _environment_app() -> FastAPI:
+    return create_app()
+
+
+def __getattr__(name: str) -> Any:
+    """``app.main.app``: the app, built from the environment when first asked for."""
+    if name == "app":
+        return _environment_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from app.bundle import Bundle, BundleError, load_bundle
+from app.bundle.loader import Bundle, BundleError, load_bundle
 from app.config import Settings
 
 log = logging.getLogger("tasador")

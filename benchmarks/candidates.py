@@ -19,10 +19,10 @@ import joblib
 import numpy as np
 import numpy.typing as npt
 
-from app.bundle import load_bundle
+from app.bundle import MODEL_FILE, ONNX_FILE
+from app.bundle.loader import load_bundle
 from app.config import EMBEDDED_MODEL_DIR
-from app.engine import OnnxEngine
-from app.manifest import MODEL_FILE, ONNX_FILE
+from app.engines.onnx import OnnxEngine
 from app.training.synthetic import generate
 
 Predict = Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]
@@ -62,7 +62,7 @@ def main() -> None:
     _measure("scikit-learn", forest.predict, x, ref)
     _measure(
         "tasador ONNX (opset-5, float64)",
-        OnnxEngine(EMBEDDED_MODEL_DIR / ONNX_FILE, 1).predict,
+        OnnxEngine((EMBEDDED_MODEL_DIR / ONNX_FILE).read_bytes(), 1).predict,
         x,
         ref,
     )

@@ -13,7 +13,7 @@ import sys
 from app.config import EMBEDDED_MODEL_DIR
 from app.schemas import FORMULARIO_EJEMPLO
 from benchmarks.load import run_load
-from benchmarks.run import SERVERS, Server
+from benchmarks.run import SERVERS, server_process
 
 LEVELS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -26,7 +26,7 @@ def main() -> int:
     args = parser.parse_args()
     body = json.dumps(FORMULARIO_EJEMPLO).encode()
     rows = []
-    with Server(SERVERS["tasador"], EMBEDDED_MODEL_DIR) as server:
+    with server_process(SERVERS["tasador"], EMBEDDED_MODEL_DIR) as server:
         url = f"{server.url}/predecir"
         run_load(url, body, 4, 2)
         for level in LEVELS:

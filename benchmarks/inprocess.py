@@ -2,7 +2,7 @@
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,9 +11,11 @@ import joblib
 import numpy as np
 import numpy.typing as npt
 
-from app.bundle import load_bundle
-from app.engine import Engine, OnnxEngine, SklearnEngine
-from app.manifest import MODEL_FILE, ONNX_FILE
+from app.bundle import MODEL_FILE, ONNX_FILE
+from app.bundle.loader import load_bundle
+from app.engines import Engine
+from app.engines.onnx import OnnxEngine
+from app.engines.sklearn import SklearnEngine
 from app.schemas import Formulario, Prediccion
 from app.training.synthetic import generate
 
@@ -49,12 +51,16 @@ def engines(model_dir: Path, seconds: float) -> list[dict[str, Any]]:
     x = bundle.features.matrix(generate(8192, 2026).formularios)
     sklearn = SklearnEngine(joblib.load(model_dir / MODEL_FILE))
     reference = sklearn.predict(x)
-    candidates: list[Engine] = [sklearn, OnnxEngine(model_dir / ONNX_FILE)]
+    candidates: list[Engine] = [sklearn, OnnxEngine((model_dir / ONNX_FILE).read_bytes())]
     results = []
     for engine in candidates:
         n = 300 if engine.name == "scikit-learn" else 3000
         rows = itertools.cycle(x[:4096, None, :])  # one (1, n_features) row at a time
-        lat = _latencies_us(lambda e=engine, r=rows: e.predict(next(r)), n)
+
+        def one_row(e: Engine = engine, r: Iterator[Matrix] = rows) -> Matrix:
+            return e.predict(next(r))
+
+        lat = _latencies_us(one_row, n)
         got = engine.predict(x)
         results.append(
             {

@@ -15,10 +15,7 @@ import json
 import os
 import platform
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from dataclasses import asdict
@@ -32,76 +29,30 @@ from app.schemas import FORMULARIO_EJEMPLO
 from app.training.synthetic import generate
 from benchmarks import inprocess
 from benchmarks.load import LoadResult, run_load
-from scaleout.cluster import free_port, wait_ready
+from tools.process import TASADOR_SERVE, ServerProcess
 
 RESULTS = Path(__file__).parent / "results.json"
 README = Path(__file__).parent.parent / "README.md"
 MARK_START, MARK_END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 CONCURRENCIES = (1, 32)
 LOTE_ROWS = 10_000
+UVICORN = (sys.executable, "-m", "uvicorn", "--log-level", "warning", "--port", "{port}")
 SERVERS = {
-    "ceiling": [sys.executable, "-m", "uvicorn", "benchmarks.servers.ceiling:app"],
-    "seed (pickle per request)": [sys.executable, "-m", "uvicorn", "benchmarks.servers.seed:app"],
-    "sklearn loaded once": [sys.executable, "-m", "uvicorn", "benchmarks.servers.sklearn_once:app"],
-    "tasador": [sys.executable, "-m", "app.cli", "serve"],
+    "ceiling": [*UVICORN, "benchmarks.servers.ceiling:app"],
+    "seed (pickle per request)": [*UVICORN, "benchmarks.servers.seed:app"],
+    "sklearn loaded once": [*UVICORN, "benchmarks.servers.sklearn_once:app"],
+    "tasador": list(TASADOR_SERVE),
 }
 
 
-class Server:
-    """One server process on 127.0.0.1, stopped on exit."""
-
-    def __init__(self, command: list[str], model_dir: Path) -> None:
-        self.port = free_port()
-        env = {
-            **os.environ,
-            "TASADOR_MODEL_DIR": str(model_dir),
-            "TASADOR_LOG_LEVEL": "warning",
-            "TASADOR_MAX_BODY_BYTES": str(64 * 1024 * 1024),
-        }
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
-        self.started = time.perf_counter()
-        self.process = subprocess.Popen(
-            [*command, "--port", str(self.port), "--log-level", "warning"]
-            if "uvicorn" in command
-            else [*command, "--port", str(self.port)],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ready_s = self._wait_ready()
-
-    def _wait_ready(self) -> float:
-        try:
-            wait_ready(f"{self.url}/ready", self.process)
-        except RuntimeError:
-            raise RuntimeError(f"server did not start:\n{self.output()}") from None
-        return time.perf_counter() - self.started
-
-    def output(self) -> str:
-        """What the server printed so far."""
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
-
-    def memory_mb(self) -> dict[str, float]:
-        """Resident memory now and at its peak."""
-        fields = {}
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                fields[key] = int(value.split()[0]) / 1024
-        return {"rss_mb": fields["VmRSS"], "peak_rss_mb": fields["VmHWM"]}
-
-    def __enter__(self) -> "Server":
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+def server_process(command: list[str], model_dir: Path) -> ServerProcess:
+    """One server on 127.0.0.1 serving ``model_dir``, quiet, with room for the big batch."""
+    env = {
+        "TASADOR_MODEL_DIR": str(model_dir),
+        "TASADOR_LOG_LEVEL": "warning",
+        "TASADOR_MAX_BODY_BYTES": str(64 * 1024 * 1024),
+    }
+    return ServerProcess(command, env=env)
 
 
 def _machine() -> dict[str, Any]:
@@ -165,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     body = json.dumps(FORMULARIO_EJEMPLO).encode()
     http: list[dict[str, Any]] = []
     for name, command in SERVERS.items():
-        with Server(command, args.model_dir) as server:
+        with server_process(command, args.model_dir) as server:
             _say(f"HTTP: {name} (ready in {server.ready_s:.2f} s)…")
             url = f"{server.url}/predecir"
             run_load(url, body, 4, min(2.0, args.seconds))  # warm-up
@@ -215,7 +166,7 @@ def _floor_rps(report: dict[str, Any], server: str, concurrency: int) -> float:
     run = next(
         r for r in report["http"] if r["server"] == server and r["concurrency"] == concurrency
     )
-    return max(float(run["rps"]), 1 / run["seconds"])
+    return max(float(run["rps"]), 1 / float(run["seconds"]))
 
 
 def _targets(report: dict[str, Any]) -> list[dict[str, Any]]:

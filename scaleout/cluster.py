@@ -5,45 +5,18 @@ stateless, so replicas need nothing from each other. HAProxy (Debian package ``h
 health-checks ``/ready`` and retries a failed attempt on another replica.
 """
 
-import os
 import shutil
 import signal
-import socket
 import string
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from tools.process import ServerProcess, free_port, wait_ready
+
 TEMPLATE = Path(__file__).with_name("haproxy.cfg.template")
-READY_TIMEOUT_S = 120
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Poll ``url`` until it answers 200; raise if ``process`` exits or time runs out."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} not ready within {READY_TIMEOUT_S} s")
 
 
 class Cluster:
@@ -58,7 +31,7 @@ class Cluster:
         self.ports = [free_port() for _ in range(replicas)]
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.replicas: list[subprocess.Popen[bytes] | None] = [None] * replicas
+        self.replicas: list[ServerProcess | None] = [None] * replicas
         self._dir = Path(tempfile.mkdtemp(prefix="tasador-scaleout-"))
         self._haproxy: subprocess.Popen[bytes] | None = None
         self._logs: list[BinaryIO] = []
@@ -95,18 +68,14 @@ class Cluster:
 
     def start(self, index: int) -> None:
         """Start replica ``index`` on its port and wait until it is ready."""
-        env = {**os.environ, "TASADOR_LOG_LEVEL": "warning"}
+        env = {"TASADOR_LOG_LEVEL": "warning"}
         if self.model_dir is not None:
             env["TASADOR_MODEL_DIR"] = str(self.model_dir)
-        log = self._log(f"replica-{index}.log")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(self.ports[index])],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        replica = ServerProcess(
+            env=env, port=self.ports[index], log=self._log(f"replica-{index}.log")
         )
-        self.replicas[index] = process
-        wait_ready(f"http://127.0.0.1:{self.ports[index]}/ready", process)
+        self.replicas[index] = replica
+        replica.start()
 
     def _log(self, name: str) -> BinaryIO:
         handle = (self._dir / name).open("ab")
@@ -122,10 +91,9 @@ class Cluster:
         self._signal(index, signal.SIGTERM)
 
     def _signal(self, index: int, sig: signal.Signals) -> None:
-        process = self.replicas[index]
-        if process is not None and process.poll() is None:
-            process.send_signal(sig)
-            process.wait(timeout=60)
+        replica = self.replicas[index]
+        if replica is not None:
+            replica.stop(sig)
         self.replicas[index] = None
 
     def close(self) -> None:

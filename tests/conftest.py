@@ -1,26 +1,16 @@
-"""Fixtures: a tiny bundle trained once per session, and clients serving it."""
+"""Fixtures: a tiny bundle trained once per session, and clients of apps serving it."""
 
 import shutil
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
-from app.schemas import FORMULARIO_EJEMPLO
-from app.training.pipeline import TrainingConfig, train
-from app.training.synthetic import generate
-
-TINY = TrainingConfig(seed=7, n_estimators=6, n_jobs=1)
-
-
-def train_quietly(out: Path, config: TrainingConfig = TINY, rows: int = 400) -> Path:
-    """Train a small forest on synthetic rows into ``out``, with no terminal output."""
-    train(generate(rows, config.seed), out, config, say=lambda _: None, progress=False)
-    return out
+from app.schemas.formulario import FORMULARIO_EJEMPLO
+from tests.helpers import ClientFactory, make_client, train_quietly
 
 
 @pytest.fixture(scope="session")
@@ -35,24 +25,21 @@ def bundle_copy(tiny_bundle: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))
 
 
-def make_client(model_dir: Path, **settings: Any) -> TestClient:
-    """A client for an app serving ``model_dir``; use it as a context manager."""
-    return TestClient(create_app(Settings(model_dir=model_dir, **settings)))
+@pytest.fixture
+def client_factory(tiny_bundle: Path) -> ClientFactory:
+    """``client_factory(**settings)``: a client (use it with ``with``) of an app serving the
+    tiny bundle (or ``model_dir=``) with those settings."""
 
+    def factory(**settings: Any) -> AbstractContextManager[TestClient]:
+        return make_client(settings.pop("model_dir", tiny_bundle), **settings)
 
-@pytest.fixture(
-    params=[pytest.param(True, id="fast-path"), pytest.param(False, id="fastapi-route")]
-)
-def fast_path(request: pytest.FixtureRequest) -> bool:
-    """Each test using it runs through the /predecir fast path and the plain FastAPI route."""
-    enabled: bool = request.param
-    return enabled
+    return factory
 
 
 @pytest.fixture
-def client(tiny_bundle: Path, fast_path: bool) -> Iterator[TestClient]:
-    """A started app (lifespan run) serving the tiny bundle, fast path on and off."""
-    with make_client(tiny_bundle, fast_path=fast_path) as started:
+def client(client_factory: ClientFactory) -> Iterator[TestClient]:
+    """A started app (lifespan run) serving the tiny bundle, as deployed."""
+    with client_factory() as started:
         yield started
 
 

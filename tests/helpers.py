@@ -1,13 +1,38 @@
-"""Helpers shared by the tests: sample homes, an independent scikit-learn oracle, and
-small HTTP utilities."""
+"""Helpers shared by the tests: tiny bundles, clients, sample homes, an independent
+scikit-learn oracle, and small HTTP utilities. Tests import these from here, never from
+one another or from ``conftest.py``."""
 
 import json
 import urllib.request
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from app.training.pipeline import TrainingConfig, train
+from app.training.synthetic import generate
+
+TINY = TrainingConfig(seed=7, n_estimators=6, n_jobs=1)
+# The ``client_factory`` fixture: settings in, a client of an app built with them out.
+ClientFactory = Callable[..., AbstractContextManager[TestClient]]
+
+
+def train_quietly(out: Path, config: TrainingConfig = TINY, rows: int = 400) -> Path:
+    """Train a small forest on synthetic rows into ``out``, with no terminal output."""
+    train(generate(rows, config.seed), out, config, say=lambda _: None, progress=False)
+    return out
+
+
+def make_client(model_dir: Path, **settings: Any) -> TestClient:
+    """A client for an app serving ``model_dir``; use it as a context manager."""
+    return TestClient(create_app(Settings(model_dir=model_dir, **settings)))
 
 
 def sklearn_prices(bundle_dir: Path, rows: list[dict[str, Any]]) -> np.ndarray:
@@ -23,7 +48,8 @@ def sklearn_prices(bundle_dir: Path, rows: list[dict[str, Any]]) -> np.ndarray:
     )
     for name, codes in encodings.items():
         frame[name] = frame[name].map(codes)
-    return model.predict(frame[manifest["features"]].astype(float).to_numpy())
+    prices: np.ndarray = model.predict(frame[manifest["features"]].astype(float).to_numpy())
+    return prices
 
 
 def first_error(response: Any) -> dict[str, Any]:
@@ -67,3 +93,40 @@ def post_json(url: str, body: dict[str, Any]) -> Any:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+@dataclass
+class Stage:
+    """One FROM ... AS name section of the Dockerfile."""
+
+    name: str
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def args(self, keyword: str) -> list[str]:
+        """The arguments of every instruction with this keyword, in order."""
+        return [rest for kw, rest in self.instructions if kw == keyword]
+
+
+def parse_dockerfile(text: str) -> list[Stage]:
+    """Stages with their instructions; continuation lines joined, comments dropped."""
+    logical: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        logical.append(pending + line)
+        pending = ""
+    stages: list[Stage] = []
+    for line in logical:
+        keyword, _, rest = line.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "FROM":
+            parts = rest.split()
+            stages.append(Stage(parts[-1] if "AS" in (p.upper() for p in parts) else parts[0]))
+        elif stages:
+            stages[-1].instructions.append((keyword, rest.strip()))
+    return stages

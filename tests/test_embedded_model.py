@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from app.bundle import load_bundle
+from app.bundle.loader import load_bundle
 from app.config import EMBEDDED_MODEL_DIR, Settings
 from app.main import create_app
 from app.training.pipeline import FEATURES, TrainingConfig

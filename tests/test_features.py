@@ -9,8 +9,7 @@ import pytest
 from app.features import FeatureBuilder, FeatureError
 from app.schemas import Formulario
 from app.training.pipeline import ENCODINGS, FEATURES
-from tests.conftest import TINY, make_client, train_quietly
-from tests.helpers import sample_homes, sklearn_prices
+from tests.helpers import TINY, make_client, sample_homes, sklearn_prices, train_quietly
 
 
 def test_row_follows_the_given_order(formulario: dict[str, Any]) -> None:

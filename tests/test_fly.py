@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.test_image import parse_dockerfile
+from tests.helpers import parse_dockerfile
 
 ROOT = Path(__file__).resolve().parent.parent
 

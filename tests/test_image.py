@@ -18,55 +18,18 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from docker.utils.build import exclude_paths
 
-from app.schemas import FORMULARIO_EJEMPLO
-from scaleout.cluster import free_port, wait_ready
-from tests.helpers import post_json
+from app.schemas.formulario import FORMULARIO_EJEMPLO
+from tests.helpers import Stage, parse_dockerfile, post_json
+from tools.process import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_ROOT = "/app"
-
-
-@dataclass
-class Stage:
-    """One FROM ... AS name section of the Dockerfile."""
-
-    name: str
-    instructions: list[tuple[str, str]] = field(default_factory=list)
-
-    def args(self, keyword: str) -> list[str]:
-        """The arguments of every instruction with this keyword, in order."""
-        return [rest for kw, rest in self.instructions if kw == keyword]
-
-
-def parse_dockerfile(text: str) -> list[Stage]:
-    """Stages with their instructions; continuation lines joined, comments dropped."""
-    logical: list[str] = []
-    pending = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        logical.append(pending + line)
-        pending = ""
-    stages: list[Stage] = []
-    for line in logical:
-        keyword, _, rest = line.partition(" ")
-        keyword = keyword.upper()
-        if keyword == "FROM":
-            parts = rest.split()
-            stages.append(Stage(parts[-1] if "AS" in (p.upper() for p in parts) else parts[0]))
-        elif stages:
-            stages[-1].instructions.append((keyword, rest.strip()))
-    return stages
 
 
 def build_context(destination: Path) -> Path:

@@ -1,26 +1,23 @@
 """Swapping the model while serving: SIGHUP reloads the bundle; no request is dropped."""
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from fastapi import FastAPI
 
-from app.bundle import BundleError
+from app.bundle.loader import BundleError
 from app.reload import reload_bundle
-from app.schemas import FORMULARIO_EJEMPLO
-from scaleout.cluster import free_port, wait_ready
-from tests.conftest import TINY, make_client, train_quietly
-from tests.helpers import post_json
+from app.schemas.formulario import FORMULARIO_EJEMPLO
+from tests.helpers import TINY, make_client, post_json, train_quietly
+from tools.process import ServerProcess
 
 
 def _version(bundle_dir: Path) -> str:
@@ -34,7 +31,7 @@ def test_reload_switches_to_a_new_bundle(bundle_copy: Path, formulario: dict[str
         train_quietly(bundle_copy, replace(TINY, seed=123))  # retrained in place, atomically
         before = client.get("/modelo").json()["version"]
         assert client.portal is not None
-        client.portal.call(reload_bundle, client.app)
+        client.portal.call(reload_bundle, cast(FastAPI, client.app))
         after = client.post("/predecir", json=formulario).json()["modelo"]
 
     assert before == old
@@ -50,7 +47,7 @@ def test_a_bad_bundle_is_refused_and_the_old_one_keeps_serving(
             handle.write(b"tampered")
         assert client.portal is not None
         with pytest.raises(BundleError, match="does not match its SHA-256"):
-            client.portal.call(reload_bundle, client.app)
+            client.portal.call(reload_bundle, cast(FastAPI, client.app))
         answer = client.post("/predecir", json=formulario)
 
     assert answer.status_code == 200
@@ -71,25 +68,16 @@ def test_sighup_swaps_the_model_under_load_without_dropping_a_request(
 ) -> None:
     model_dir = Path(shutil.copytree(tiny_bundle, tmp_path / "models"))
     old = _version(model_dir)
-    port = free_port()
-    env = {**os.environ, "TASADOR_MODEL_DIR": str(model_dir)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     answers: list[tuple[int, str]] = []
     stop = threading.Event()
 
-    def load() -> None:  # bounded: stops when told, or after 60 s / 20,000 requests
-        deadline = time.monotonic() + 60
-        while not stop.is_set() and time.monotonic() < deadline and len(answers) < 20_000:
-            answers.append(_post(f"{base}/predecir"))
+    with ServerProcess(env={"TASADOR_MODEL_DIR": str(model_dir)}) as server:
 
-    try:
-        wait_ready(f"{base}/ready", server)
+        def load() -> None:  # bounded: stops when told, or after 60 s / 20,000 requests
+            deadline = time.monotonic() + 60
+            while not stop.is_set() and time.monotonic() < deadline and len(answers) < 20_000:
+                answers.append(_post(f"{server.url}/predecir"))
+
         clients = [threading.Thread(target=load) for _ in range(4)]
         for thread in clients:
             thread.start()
@@ -105,9 +93,8 @@ def test_sighup_swaps_the_model_under_load_without_dropping_a_request(
         stop.set()
         for thread in clients:
             thread.join(timeout=30)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        output = server.communicate(timeout=30)[0].decode()
+        server.stop()
+        output = server.output()
 
     assert [a for a in answers if a[0] != 200] == []
     versions = [v for _, v in answers]

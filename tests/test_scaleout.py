@@ -10,8 +10,9 @@ import httpx2
 import numpy as np
 import pytest
 
-from app.bundle import load_bundle
-from app.schemas import Formulario, Prediccion
+from app.bundle.loader import load_bundle
+from app.schemas.formulario import Formulario
+from app.schemas.prediccion import Prediccion
 from scaleout.cluster import Cluster
 from tests.helpers import sample_homes
 

@@ -15,14 +15,14 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
-from app.manifest import TARGET
-from app.schemas import Formulario, Muestra
+from app.features import FEATURES_BY_NAME, Kind
+from app.schemas.evaluacion import Muestra
+from app.schemas.formulario import Formulario
+from app.schemas.manifest import TARGET
 
 LINES_SHOWN = 5
 _TRUE = {"true", "1", "si", "sí", "yes", "t", "y", "s"}
 _FALSE = {"false", "0", "no", "f", "n"}
-_BOOLEAN = {"jardin", "ascensor", "garaje"}
-_TEXT = {"condicion"}
 
 
 class DatasetError(ValueError):
@@ -152,9 +152,11 @@ def _parse(row: dict[str, Any], formularios: list[Formulario], precios: list[flo
 
 
 def _convert(name: str, text: str) -> Any:
-    if name in _TEXT:
+    """A CSV cell as the schema takes it, by the column's kind (the price is a number)."""
+    kind = FEATURES_BY_NAME[name].kind if name in FEATURES_BY_NAME else Kind.NUMBER
+    if kind is Kind.CATEGORY:
         return text
-    if name in _BOOLEAN:
+    if kind is Kind.BOOLEAN:
         lowered = text.lower()
         if lowered in _TRUE:
             return True

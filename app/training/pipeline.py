@@ -21,29 +21,24 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
-from app.bundle import current_versions, load_bundle, sha256_file
-from app.engine import ONNX, SklearnEngine
-from app.features import FeatureBuilder
-from app.manifest import (
-    CHECK_FILE,
-    ENCODINGS_FILE,
-    MANIFEST_FILE,
-    MODEL_FILE,
-    ONNX_FILE,
-    FeatureRange,
-    Manifest,
-    Reference,
-    TrainingData,
-)
-from app.metrics import regression_metrics
-from app.schemas import Condicion, Formulario
+from app.bundle import CHECK_FILE, ENCODINGS_FILE, MANIFEST_FILE, MODEL_FILE, ONNX_FILE
+from app.bundle.artefacts import sha256_file
+from app.bundle.loader import load_bundle
+from app.bundle.versions import current_versions
+from app.engines.onnx import NAME as ONNX
+from app.engines.sklearn import SklearnEngine
+from app.features import FEATURES as COLUMNS
+from app.features import FeatureBuilder, default_encodings
+from app.schemas.formulario import Formulario
+from app.schemas.manifest import FeatureRange, Manifest, Reference, TrainingData
+from app.service.scoring import score
 from app.training.compile import forest_to_onnx
 from app.training.dataset import Dataset, DatasetError
 
 # The model's column order. The service reads it from the manifest, so changing it here
 # needs no change anywhere else.
-FEATURES = tuple(Formulario.model_fields)
-ENCODINGS = {"condicion": {c.value: code for code, c in enumerate(Condicion)}}
+FEATURES = tuple(feature.name for feature in COLUMNS)
+ENCODINGS = default_encodings()
 MIN_ROWS = 20
 TREES_PER_STEP = 5  # progress granularity; warm-starting gives the same forest as one fit
 
@@ -98,7 +93,7 @@ def train(
     forest = _fit(x[train_idx], y[train_idx], config, progress)
 
     engine = SklearnEngine(forest)
-    metrics = regression_metrics(y[test_idx], engine.predict(x[test_idx]))
+    metrics = score(y[test_idx], engine.predict(x[test_idx]))
     say(
         f"Hold-out: RMSE {metrics.rmse:,.0f} €  MAE {metrics.mae:,.0f} €  "
         f"R² {metrics.r2 if metrics.r2 is None else round(metrics.r2, 3)}  "

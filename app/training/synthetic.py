@@ -24,7 +24,7 @@ them shows how the service works, it does not appraise real homes.
 import numpy as np
 import numpy.typing as npt
 
-from app.schemas import Condicion, Formulario
+from app.schemas.formulario import Condicion, Formulario
 from app.training.dataset import Dataset
 
 GENERATOR_VERSION = 1

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from app.bundle import load_bundle
+from app.bundle.loader import load_bundle
 from app.cli import main
 from app.training import pipeline
 from app.training.dataset import required_columns
 from app.training.synthetic import generate
-from tests.conftest import TINY, train_quietly
+from tests.helpers import TINY, train_quietly
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Path:

@@ -1,0 +1,116 @@
+"""Who may call what: the checks every request passes before any body is read.
+
+``RequestGate`` runs once per request, in front of both transports, so every route gets
+the same answer for the same headers: the API key (401), the model loaded (503, with
+``Retry-After``), a declared body size over the limit (413), and a body that is not
+declared as plain JSON (415). It hands the bundle it
+checked to the request (``BUNDLE_SCOPE_KEY``): a request keeps that bundle to the end, even
+if a reload swaps the model meanwhile. A body sent without ``Content-Length`` is counted
+as it arrives, by FastAPI's ``max_body_size`` limiter (``app.main``).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.api.errors import refusal_response
+from app.config import Settings
+from app.errors import RefusedError, body_too_large, not_ready
+
+API_KEY_HEADER = "X-API-Key"
+BUNDLE_SCOPE_KEY = "tasador.bundle"
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a route needs before it is served."""
+
+    key: bool = False  # an API key, when keys are configured
+    model: bool = False  # the model loaded
+    body: bool = False  # takes a body, within the size limit
+
+
+OPEN = Access()
+BODY_ROUTE = Access(key=True, model=True, body=True)
+
+# Every route of the API, by method and path; a test checks that none is missing.
+ROUTE_ACCESS: Mapping[tuple[str, str], Access] = {
+    ("POST", "/predecir"): BODY_ROUTE,
+    ("POST", "/predecir/lote"): BODY_ROUTE,
+    ("POST", "/evaluar"): BODY_ROUTE,
+    ("GET", "/modelo"): Access(model=True),
+    ("GET", "/health"): OPEN,
+    ("GET", "/ready"): OPEN,
+    ("GET", "/metrics"): OPEN,
+}
+
+
+class RequestGate:
+    """ASGI middleware applying ``ROUTE_ACCESS`` to every request."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            access = ROUTE_ACCESS.get((scope["method"], route_path(scope)))
+            if access is not None and access != OPEN:
+                try:
+                    self._admit(scope, access)
+                except RefusedError as refusal:
+                    await refusal_response(refusal)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+    def _admit(self, scope: Scope, access: Access) -> None:
+        headers = Headers(scope=scope)
+        if access.key and self.settings.api_keys:
+            key = headers.get(API_KEY_HEADER)
+            if key not in self.settings.api_keys:
+                raise RefusedError(
+                    401,
+                    f"missing or unknown API key in the {API_KEY_HEADER} header",
+                    loc=("header", API_KEY_HEADER),
+                    type="api_key",
+                )
+        if access.model:
+            bundle = scope["app"].state.bundle
+            if bundle is None:
+                raise not_ready()
+            scope[BUNDLE_SCOPE_KEY] = bundle
+        if access.body:
+            declared = headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.settings.max_body_bytes:
+                raise body_too_large(self.settings.max_body_bytes)
+            _check_json(headers)
+
+
+def _check_json(headers: Headers) -> None:
+    """A body must be declared as JSON, and sent as it is (not compressed)."""
+    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if not (media_type == "application/json" or media_type.endswith("+json")):
+        sent = f"Content-Type {media_type}" if media_type else "no Content-Type"
+        raise RefusedError(
+            415,
+            f"send JSON: Content-Type: application/json (this request has {sent})",
+            loc=("header", "Content-Type"),
+            type="unsupported_media_type",
+        )
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":
+        raise RefusedError(
+            415,
+            f"send the body uncompressed: Content-Encoding {encoding} is not accepted",
+            loc=("header", "Content-Encoding"),
+            type="unsupported_content_encoding",
+        )
+
+
+def route_path(scope: Scope) -> str:
+    """The request's path below the app's mount point (``root_path``)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path

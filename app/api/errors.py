@@ -1,0 +1,102 @@
+"""Every refused request answered in one JSON shape, whichever transport refused it.
+
+``{"detail": [{"loc", "msg", "type", "input"?, "ctx"?}, ...]}``: FastAPI's validation-error
+shape, so a client parses every 4xx the same way.
+"""
+
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from app.errors import InvalidInputError, RefusalError, body_too_large
+from app.schemas.errores import Errores
+
+# Documented answers of routes that take a body (see the OpenAPI document).
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Errores, "description": "Missing or unknown API key (when keys are set)."},
+    413: {"model": Errores, "description": "Body larger than the configured limit."},
+    415: {"model": Errores, "description": "Body not sent as JSON (application/json)."},
+    422: {"model": Errores, "description": "Invalid body: each problem names its field."},
+    503: {"model": Errores, "description": "The model is not loaded yet."},
+}
+MAX_ECHO_CHARS = 200
+
+
+def _json_safe(value: Any) -> Any:
+    """Scalars as they are, but NaN/Infinity (which JSON cannot carry) as text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _problem(error: dict[str, Any]) -> dict[str, Any]:
+    """One problem as sent to the client: where, what, and the offending value.
+
+    The value is echoed only when it is a scalar: echoing a whole object or a batch
+    would send the request back to the client.
+    """
+    problem = {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+    value = error.get("input")
+    if isinstance(value, str) and (error["type"] == "json_invalid" or len(value) > MAX_ECHO_CHARS):
+        pass  # the raw body, or a long text: not worth sending back
+    elif "input" in error and (value is None or isinstance(value, str | int | float | bool)):
+        problem["input"] = _json_safe(value)
+    if ctx := error.get("ctx"):
+        problem["ctx"] = {key: _json_safe(v) for key, v in ctx.items()}
+    return problem
+
+
+def refusal_response(refusal: RefusalError) -> JSONResponse:
+    """The JSON answer to a refusal."""
+    return JSONResponse(
+        {"detail": [_problem(p) for p in refusal.problems()]},
+        status_code=refusal.status_code,
+        headers=refusal.headers,
+    )
+
+
+class RefusedBody(HTTPException):
+    """Carries a refusal through FastAPI's body reading, which lets only HTTP exceptions
+    pass (``app.api.body``)."""
+
+    def __init__(self, refusal: RefusalError) -> None:
+        super().__init__(refusal.status_code)
+        self.refusal = refusal
+
+
+async def _refusal(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RefusalError)
+    return refusal_response(exc)
+
+
+async def _refused_body(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RefusedBody)
+    return refusal_response(exc.refusal)
+
+
+async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's own validation (query parameters, a missing body): the same shape.
+    assert isinstance(exc, RequestValidationError)
+    return refusal_response(InvalidInputError(list(exc.errors())))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 413:  # the body limit, found while the body was read
+        limit: int = request.app.state.settings.max_body_bytes
+        return refusal_response(body_too_large(limit))
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn refused requests into JSON answers."""
+    app.add_exception_handler(RefusalError, _refusal)
+    app.add_exception_handler(RefusedBody, _refused_body)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(HTTPException, _http_error)

@@ -1,0 +1,71 @@
+"""The body operations answered straight from ASGI, without FastAPI's per-request machinery.
+
+Measured with ``uv run python -m benchmarks.run``: FastAPI's routing, dependency solving
+and exception middleware cost more than the model itself, and a ``POST /predecir`` served
+by FastAPI's route stays below the plain FastAPI "ceiling" server (see the README's Speed
+section). This middleware sits behind the ``RequestGate`` (so every check has been made)
+and serves each ``BodyOperation`` with the same pieces FastAPI's routes use: the body read
+within FastAPI's own limiter, ``parse_json``, the service call and the error shape. Every
+other request goes on to FastAPI; ``TASADOR_FAST_PATH=false`` leaves them all to it.
+"""
+
+from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.api.access import BUNDLE_SCOPE_KEY, route_path
+from app.api.body import OFFLOAD_FROM_BYTES
+from app.api.errors import refusal_response
+from app.api.operations import OPERATIONS, BodyOperation, answer
+from app.bundle.loader import Bundle
+from app.config import Settings
+from app.errors import RefusalError, body_too_large
+from app.service.parsing import parse_json
+
+_OPERATION_SCOPE_KEY = "tasador.operation"
+
+
+class FastTransport:
+    """ASGI middleware serving ``OPERATIONS``; passes everything else on."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self._operations = {operation.path: operation for operation in OPERATIONS}
+        # FastAPI's routes get the same limiter from ``max_body_size``.
+        self._limited = RequestBodyLimitMiddleware(self._serve, settings.max_body_bytes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            operation = self._operations.get(route_path(scope))
+            if operation is not None:
+                scope[_OPERATION_SCOPE_KEY] = operation
+                await self._limited(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        operation: BodyOperation[Any] = scope[_OPERATION_SCOPE_KEY]
+        bundle: Bundle = scope[BUNDLE_SCOPE_KEY]
+        response: Response
+        try:
+            body = await Request(scope, receive).body()
+            if len(body) < OFFLOAD_FROM_BYTES:
+                response = self._answer(operation, bundle, body)
+            else:
+                response = await run_in_threadpool(self._answer, operation, bundle, body)
+        except RefusalError as refusal:
+            response = refusal_response(refusal)
+        except HTTPException as exc:
+            if exc.status_code != 413:  # the limiter's, when the body outgrew the limit
+                raise
+            response = refusal_response(body_too_large(self.settings.max_body_bytes))
+        await response(scope, receive, send)
+
+    def _answer(self, operation: BodyOperation[Any], bundle: Bundle, body: bytes) -> Response:
+        return answer(operation, bundle, self.settings, parse_json(operation.body, body))

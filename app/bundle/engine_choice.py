@@ -1,0 +1,141 @@
+"""Which engine serves a bundle: the first registered one that can be built and gives back
+the answers scikit-learn gave at training time.
+
+Those answers are the manifest's reference predictions and, when the bundle has one, the
+check set (``check.npz``: hold-out rows and rows with shuffled columns). An engine that
+cannot be built or strays from them by more than its tolerance is passed over with one
+warning line; when it is the last candidate, the bundle is refused.
+"""
+
+import io
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import ValidationError
+
+from app.bundle import CHECK_FILE, MANIFEST_FILE
+from app.bundle.artefacts import BundleError
+from app.engines import ENGINES, Engine, EngineChoice, EngineSpec, EngineUnusableError
+from app.features import FeatureBuilder
+from app.schemas.formulario import Formulario
+from app.schemas.manifest import Manifest
+
+log = logging.getLogger("tasador")
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Inputs (in model order) and the predictions scikit-learn gave for them in training."""
+
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    what: str
+
+
+def expected_answers(
+    directory: Path, manifest: Manifest, features: FeatureBuilder, check: bytes | None
+) -> list[Expected]:
+    """The answers any engine must give: the reference inputs, and the check set if any."""
+    try:
+        inputs = [Formulario.model_validate(ref.formulario) for ref in manifest.reference]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise BundleError(
+            f"{directory / MANIFEST_FILE}: a reference input is not a valid Formulario "
+            f"({'.'.join(map(str, first['loc']))}: {first['msg']})"
+        ) from None
+    expected = [
+        Expected(
+            features.matrix(inputs),
+            np.array([ref.precio for ref in manifest.reference], dtype=np.float64),
+            "reference predictions",
+        )
+    ]
+    if check is not None:
+        path = directory / CHECK_FILE
+        try:
+            with np.load(io.BytesIO(check), allow_pickle=False) as arrays:
+                x, y = arrays["x"].astype(np.float64), arrays["y"].astype(np.float64)
+        except (OSError, KeyError, ValueError) as exc:
+            raise BundleError(f"{path} cannot be read: {exc}") from None
+        if x.ndim != 2 or x.shape != (len(y), len(manifest.features)):
+            raise BundleError(
+                f"{path} holds a {x.shape} matrix for {len(y)} predictions, "
+                f"but the manifest lists {len(manifest.features)} features"
+            )
+        expected.append(Expected(x, y, "check-set predictions"))
+    return expected
+
+
+def _worst(engine: Engine, expected: list[Expected]) -> tuple[float, Expected, int]:
+    """The largest relative difference between the engine and training-time answers."""
+    worst: tuple[float, Expected, int] = (0.0, expected[0], 0)
+    for item in expected:
+        got = engine.predict(item.x)
+        error = np.abs(got - item.y) / np.maximum(np.abs(item.y), np.finfo(np.float64).tiny)
+        i = int(np.argmax(error))
+        if error[i] > worst[0] or not np.isfinite(error[i]):
+            worst = (float(error[i]), item, i)
+    return worst
+
+
+def choose_engine(
+    choice: EngineChoice,
+    directory: Path,
+    artefacts: Mapping[str, bytes],
+    n_features: int,
+    expected: list[Expected],
+) -> Engine:
+    """The engine that serves: ``choice`` itself, or for ``auto`` the first registered
+    engine whose artefact is in the bundle and that reproduces ``expected``."""
+    candidates = [ENGINES[choice]] if choice != "auto" else list(ENGINES.values())
+    candidates = [spec for spec in candidates if spec.artefact in artefacts]
+    if not candidates:
+        raise BundleError(f"{directory} holds no artefact for engine {choice}")
+    *others, last = candidates
+    for position, spec in enumerate(others):
+        engine_or_reason = _try(spec, artefacts[spec.artefact], n_features, expected)
+        if not isinstance(engine_or_reason, str):
+            return engine_or_reason
+        log.warning(
+            "engine %s: %s; serving with %s",
+            spec.name,
+            engine_or_reason,
+            candidates[position + 1].name,
+        )
+    engine_or_reason = _try(last, artefacts[last.artefact], n_features, expected, refuse=True)
+    if isinstance(engine_or_reason, str):
+        raise BundleError(f"{directory / last.artefact} {engine_or_reason}")
+    return engine_or_reason
+
+
+def _try(
+    spec: EngineSpec,
+    data: bytes,
+    n_features: int,
+    expected: list[Expected],
+    *,
+    refuse: bool = False,
+) -> Engine | str:
+    """The engine, or why it cannot serve (worded as a refusal when ``refuse``)."""
+    try:
+        engine = spec.build(data, n_features)
+    except EngineUnusableError as exc:
+        return str(exc) if refuse else f"{spec.artefact} unusable ({exc})"
+    error, item, i = _worst(engine, expected)
+    if error <= spec.tolerance:
+        return engine
+    if refuse:
+        got = float(engine.predict(item.x[i : i + 1])[0])
+        return (
+            f"gives other answers: {item.what} do not reproduce with {spec.name}: "
+            f"input {i} gave {got:.2f} but training recorded {item.y[i]:.2f}"
+        )
+    return (
+        f"{spec.artefact} differs from scikit-learn by {error:.2e} relative "
+        f"(limit {spec.tolerance:.0e})"
+    )

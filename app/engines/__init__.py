@@ -1,0 +1,59 @@
+"""Inference engines, chosen by name from one registry.
+
+An engine maps a float64 feature matrix (columns in the manifest's order) to prices; it
+knows nothing of HTTP or of the schema. Each registered engine names the bundle file it is
+built from and how far its answers may stray from the predictions scikit-learn gave at
+training time. A new engine is one module with a ``SPEC`` plus one line in ``ENGINES``;
+``auto`` tries them in the order listed there.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+# The names TASADOR_ENGINE accepts besides "auto"; ENGINES below must list exactly these.
+EngineName = Literal["onnxruntime", "scikit-learn"]
+EngineChoice = Literal["auto", EngineName]
+
+
+class Engine(Protocol):
+    """Predicts one price per row of a feature matrix."""
+
+    @property
+    def name(self) -> str:
+        """The engine's registered name."""
+        ...
+
+    def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Prices for the rows of ``x``."""
+        ...
+
+
+class EngineUnusableError(Exception):
+    """An engine cannot be built from its artefact; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """How to build a registered engine from a bundle."""
+
+    name: EngineName
+    artefact: str  # the bundle file it is built from
+    # Largest relative difference from scikit-learn's training-time answers accepted.
+    tolerance: float
+    # Builds the engine from the artefact's verified bytes, for ``n_features`` columns;
+    # raises EngineUnusableError. Imports its runtime only when called.
+    build: Callable[[bytes, int], Engine]
+
+
+def _registry() -> dict[EngineName, EngineSpec]:
+    from app.engines import onnx, sklearn
+
+    specs = (onnx.SPEC, sklearn.SPEC)  # "auto" prefers them in this order
+    return {spec.name: spec for spec in specs}
+
+
+ENGINES: dict[EngineName, EngineSpec] = _registry()

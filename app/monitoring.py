@@ -1,0 +1,64 @@
+"""Prometheus instruments of the HTTP service: requests by route and status, and latency."""
+
+import time
+from collections.abc import Collection
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Any other method is counted as "other": a label value must not come from the client.
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+class Instruments:
+    """One registry per app, so several apps in one process (tests) do not collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "tasador_requests",
+            "HTTP requests answered, by route and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "tasador_request_seconds",
+            "Time to answer an HTTP request, by route.",
+            ["route"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+            registry=self.registry,
+        )
+
+
+class InstrumentsMiddleware:
+    """Counts and times every HTTP request under its route template."""
+
+    def __init__(self, app: ASGIApp, instruments: Instruments, paths: Collection[str]) -> None:
+        self.app = app
+        self.instruments = instruments
+        self.paths = frozenset(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            # Label by route template (FastAPI's match, or one of the API's own paths, all
+            # static), never by raw path, so unknown URLs cannot blow up the series.
+            name = getattr(scope.get("route"), "path", None) or (
+                scope["path"] if scope["path"] in self.paths else "unmatched"
+            )
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self.instruments.requests.labels(method, name, str(status)).inc()
+            self.instruments.latency.labels(name).observe(time.perf_counter() - start)

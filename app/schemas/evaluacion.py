@@ -1,0 +1,82 @@
+"""What ``/evaluar`` takes and answers, and the accuracy figures (``Metricas``) it shares
+with the manifest."""
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.schemas.formulario import FORMULARIO_EJEMPLO, Formulario, Number
+from app.schemas.prediccion import EJEMPLO_MODELO
+
+
+class Muestra(Formulario):
+    """A home with its true asking price, for evaluation."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**FORMULARIO_EJEMPLO, "precio": 398_000.0}]}
+    )
+
+    precio: Number = Field(gt=0, description="True asking price in EUR.")
+
+
+class PeticionEvaluacion(BaseModel):
+    """Labelled homes to score the model on."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "muestras": [
+                        {**FORMULARIO_EJEMPLO, "precio": 398_000.0},
+                        {
+                            **FORMULARIO_EJEMPLO,
+                            "superficie_construida": 60.0,
+                            "superficie_util": 52.0,
+                            "precio": 255_000.0,
+                        },
+                    ]
+                }
+            ]
+        },
+    )
+
+    muestras: list[Muestra] = Field(min_length=2)
+
+
+METRICAS_EJEMPLO: dict[str, Any] = {"rmse": 136_893.8, "mae": 83_768.4, "r2": 0.879, "mape": 0.213}
+
+
+class Metricas(BaseModel):
+    """Regression metrics; ``mape`` is a fraction (0.19 = 19 %)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [METRICAS_EJEMPLO]})
+
+    rmse: float
+    mae: float
+    r2: float | None = Field(description="None when the true prices are all equal.")
+    mape: float
+
+
+class Evaluacion(Metricas):
+    """Metrics on the rows sent, beside the hold-out metrics recorded at training time."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "rmse": 52_410.0,
+                    "mae": 38_990.0,
+                    "r2": 0.91,
+                    "mape": 0.12,
+                    "n": 2,
+                    "holdout": METRICAS_EJEMPLO,
+                    "modelo": EJEMPLO_MODELO,
+                }
+            ]
+        }
+    )
+
+    n: int = Field(description="Rows scored.")
+    holdout: Metricas = Field(description="The model's hold-out metrics from training.")
+    modelo: str

@@ -1,0 +1,136 @@
+"""``Formulario``: one home to appraise, as clients send it, and the model's feature columns.
+
+Every bound below is a physical or geographic sanity limit, not the training range: the
+manifest records the training ranges. Each field carries its example value (``Ejemplo``),
+so the schema's example is built from the fields and a new field brings its own.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+# Madrid's municipal area (El Pardo to Villaverde, Casa de Campo to Barajas), with a margin.
+LATITUD_MIN, LATITUD_MAX = 40.31, 40.65
+LONGITUD_MIN, LONGITUD_MAX = -3.89, -3.51
+SUPERFICIE_MIN, SUPERFICIE_MAX = 10.0, 5_000.0
+HABITACIONES_MAX = 30
+BANOS_MAX = 20
+ANTIGUEDAD_MAX = 400
+
+
+class Condicion(StrEnum):
+    """State of the home, as the listing portals name it."""
+
+    A_REFORMAR = "A reformar"
+    REFORMADO = "Reformado"
+    A_ESTRENAR = "A estrenar"
+    EN_BUEN_ESTADO = "En buen estado"
+
+
+@dataclass(frozen=True)
+class Ejemplo:
+    """A field's example value; pydantic ignores it, the schema's example is built from it."""
+
+    value: Any
+
+
+def _whole_number(value: Any) -> Any:
+    """Accept 3 and 3.0 as a count; refuse 2.5, booleans and strings with a clear message."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("int_type", "Input should be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise PydanticCustomError(
+                "int_from_float", "Input should be a whole number, got {value}", {"value": value}
+            )
+        return int(value)
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_whole_number)]
+# strict: a JSON number only (true/"3" are refused); ints are still accepted as floats.
+Number = Annotated[float, Field(strict=True)]
+
+
+class Formulario(BaseModel):
+    """One home to appraise. ``banos`` is accepted for ``baños``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        frozen=True,
+        json_schema_extra=lambda schema, model: schema.update(examples=[ejemplo(model)]),
+    )
+
+    latitud: Annotated[Number, Ejemplo(40.4168)] = Field(
+        ge=LATITUD_MIN, le=LATITUD_MAX, description="Latitude (WGS84), inside Madrid."
+    )
+    longitud: Annotated[Number, Ejemplo(-3.7038)] = Field(
+        ge=LONGITUD_MIN, le=LONGITUD_MAX, description="Longitude (WGS84), inside Madrid."
+    )
+    superficie_construida: Annotated[Number, Ejemplo(95.0)] = Field(
+        ge=SUPERFICIE_MIN, le=SUPERFICIE_MAX, description="Built area in m²."
+    )
+    baños: Annotated[Count, Ejemplo(2)] = Field(
+        ge=1,
+        le=BANOS_MAX,
+        validation_alias=AliasChoices("baños", "banos"),
+        description="Bathrooms (also accepted as `banos`).",
+    )
+    habitaciones: Annotated[Count, Ejemplo(3)] = Field(
+        ge=0, le=HABITACIONES_MAX, description="Bedrooms; 0 = studio."
+    )
+    jardin: Annotated[bool, Ejemplo(False)] = Field(
+        description="Has a garden or shared green area."
+    )
+    antiguedad: Annotated[Count, Ejemplo(45)] = Field(
+        ge=0, le=ANTIGUEDAD_MAX, description="Age of the building, years."
+    )
+    superficie_util: Annotated[Number, Ejemplo(82.0)] = Field(
+        ge=SUPERFICIE_MIN,
+        le=SUPERFICIE_MAX,
+        description="Usable area in m²; at most the built area.",
+    )
+    ascensor: Annotated[bool, Ejemplo(True)] = Field(description="Building has a lift.")
+    garaje: Annotated[bool, Ejemplo(False)] = Field(
+        description="Comes with a garage or parking space."
+    )
+    condicion: Annotated[Condicion, Ejemplo(Condicion.EN_BUEN_ESTADO.value)] = Field(
+        description="State of the home."
+    )
+
+    @field_validator("superficie_util")
+    @classmethod
+    def _util_within_construida(cls, value: float, info: ValidationInfo) -> float:
+        construida = info.data.get("superficie_construida")
+        if construida is not None and value > construida:
+            raise PydanticCustomError(
+                "superficie_util_too_large",
+                "superficie_util ({util}) cannot exceed superficie_construida ({construida})",
+                {"util": value, "construida": construida},
+            )
+        return value
+
+
+def ejemplo(model: Any) -> dict[str, Any]:
+    """A model's example, from the ``Ejemplo`` of each of its fields, by wire name."""
+    example = {}
+    for name, field in model.model_fields.items():
+        marks = [m for m in field.metadata if isinstance(m, Ejemplo)]
+        if marks:
+            example[field.alias or name] = marks[0].value
+    return example
+
+
+FORMULARIO_EJEMPLO: dict[str, Any] = ejemplo(Formulario)

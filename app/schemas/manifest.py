@@ -1,0 +1,112 @@
+"""The bundle's manifest: the contract between training and serving, as a typed model.
+
+It is a wire format too: ``GET /modelo`` answers it. The bundle's file names are in
+``app.bundle``.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.schemas.evaluacion import METRICAS_EJEMPLO, Metricas
+from app.schemas.formulario import FORMULARIO_EJEMPLO
+
+FORMAT_VERSION = 1
+TARGET = "precio"
+
+
+VERSIONS_EXAMPLE: dict[str, Any] = {
+    "python": "3.11.7",
+    "scikit_learn": "1.9.1",
+    "numpy": "2.4.6",
+    "joblib": "1.6.0",
+    "onnxruntime": "1.32.0",
+}
+DATA_EXAMPLE: dict[str, Any] = {
+    "source": "synthetic",
+    "synthetic": True,
+    "description": "synthetic Madrid listings (generator v1, seed 42, 20000 rows)",
+    "rows": 20_000,
+    "rows_rejected": 0,
+    "sha256": "992669a65151ed375f27be6c8e2f5ad718734dd5e3ae43d3e355bb6fcb7c8b74",
+}
+REFERENCE_EXAMPLE: dict[str, Any] = {"formulario": FORMULARIO_EJEMPLO, "precio": 470_526.32}
+MANIFEST_EXAMPLE: dict[str, Any] = {
+    "format_version": 1,
+    "version": "rf-2b5fe44d0743",
+    "created_at": "2026-11-23T04:26:00Z",
+    "estimator": "RandomForestRegressor",
+    "params": {"seed": 42, "n_estimators": 100, "min_samples_leaf": 5},
+    "features": list(FORMULARIO_EJEMPLO),
+    "target": "precio",
+    "versions": VERSIONS_EXAMPLE,
+    "metrics": METRICAS_EJEMPLO,
+    "data": DATA_EXAMPLE,
+    "feature_ranges": {"superficie_construida": {"min": 25.0, "max": 600.0}},
+    "artefacts": {"model.pkl": "6a1f…", "encodings.pkl": "03bc…"},
+    "reference": [REFERENCE_EXAMPLE],
+}
+
+
+class Versions(BaseModel):
+    """Library versions the bundle was written with."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [VERSIONS_EXAMPLE]})
+
+    python: str
+    scikit_learn: str
+    numpy: str
+    joblib: str
+    onnxruntime: str | None = None
+
+
+class FeatureRange(BaseModel):
+    """Smallest and largest value of a feature in the training data."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"min": 25.0, "max": 600.0}]})
+
+    min: float
+    max: float
+
+
+class TrainingData(BaseModel):
+    """Where the training rows came from, and a fingerprint of them."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [DATA_EXAMPLE]})
+
+    source: str = Field(description="'synthetic' or the CSV file's name.")
+    synthetic: bool
+    description: str
+    rows: int = Field(description="Rows used (training plus hold-out).")
+    rows_rejected: int
+    sha256: str = Field(description="Fingerprint of the rows used, in feature order.")
+
+
+class Reference(BaseModel):
+    """An input with the prediction the model gave for it at training time."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [REFERENCE_EXAMPLE]})
+
+    formulario: dict[str, Any]
+    precio: float
+
+
+class Manifest(BaseModel):
+    """What a bundle is; written by ``tasador train``, checked by the service at start-up."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [MANIFEST_EXAMPLE]})
+
+    format_version: int = FORMAT_VERSION
+    version: str = Field(description="Bundle id, derived from the model file's hash.")
+    created_at: datetime
+    estimator: str
+    params: dict[str, Any]
+    features: list[str] = Field(min_length=1, description="Feature names in the model's order.")
+    target: str = TARGET
+    versions: Versions
+    metrics: Metricas = Field(description="Hold-out metrics.")
+    data: TrainingData
+    feature_ranges: dict[str, FeatureRange]
+    artefacts: dict[str, str] = Field(description="File name → SHA-256 of its bytes.")
+    reference: list[Reference] = Field(min_length=1)

@@ -1,0 +1,23 @@
+"""Scoring the model on labelled homes."""
+
+import numpy as np
+
+from app.bundle.loader import Bundle
+from app.errors import too_many_rows
+from app.schemas.evaluacion import Evaluacion, PeticionEvaluacion
+from app.service.scoring import score
+
+
+def evaluate(bundle: Bundle, peticion: PeticionEvaluacion, max_rows: int) -> Evaluacion:
+    """Accuracy on the homes sent, beside the hold-out figures from training."""
+    muestras = peticion.muestras
+    if len(muestras) > max_rows:
+        raise too_many_rows(len(muestras), max_rows, "muestras")
+    y_true = np.array([m.precio for m in muestras], dtype=np.float64)
+    y_pred = bundle.engine.predict(bundle.features.matrix(muestras))
+    return Evaluacion(
+        **score(y_true, y_pred).model_dump(),
+        n=len(muestras),
+        holdout=bundle.manifest.metrics,
+        modelo=bundle.version,
+    )

@@ -1,0 +1,111 @@
+"""The RequestGate: API keys, the model loaded, the body size; one check for every route."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.api.access import ROUTE_ACCESS
+from app.main import create_app
+from tests.helpers import ClientFactory, first_error, make_client, sample_homes
+
+KEY = "s3cret"
+ROUTES = sorted(ROUTE_ACCESS)
+
+
+def _request(route: tuple[str, str], formulario: dict[str, Any]) -> dict[str, Any]:
+    """A valid request for ``route``: method, path and body."""
+    method, path = route
+    bodies = {
+        "/predecir": formulario,
+        "/predecir/lote": {"formularios": [formulario]},
+        "/evaluar": {"muestras": [{**formulario, "precio": 3e5}, {**formulario, "precio": 4e5}]},
+    }
+    return {"method": method, "url": path, "json": bodies.get(path)}
+
+
+def _api_routes(app: Any) -> set[tuple[str, str]]:
+    """(method, path) of every route the app documents, from its OpenAPI paths."""
+    spec = app.openapi()
+    return {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
+
+
+def test_every_route_has_its_access_rule() -> None:
+    app = create_app()
+
+    assert _api_routes(app) == set(ROUTE_ACCESS)
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
+def test_api_keys_on_every_route(
+    client_factory: ClientFactory, formulario: dict[str, Any], route: tuple[str, str]
+) -> None:
+    request = _request(route, formulario)
+    with client_factory(api_keys=frozenset({KEY})) as client:
+        missing = client.request(**request)
+        wrong = client.request(**request, headers={"X-API-Key": "nope"})
+        right = client.request(**request, headers={"X-API-Key": KEY})
+
+    assert right.status_code == 200, right.text
+    if ROUTE_ACCESS[route].key:
+        assert missing.status_code == wrong.status_code == 401
+        assert first_error(missing)["loc"] == ["header", "X-API-Key"]
+    else:
+        assert missing.status_code == wrong.status_code == 200
+
+
+def test_protected_routes_say_so_in_the_openapi_document(client_factory: ClientFactory) -> None:
+    with client_factory(api_keys=frozenset({KEY})) as client:
+        spec = client.get("/openapi.json").json()
+
+    for (method, path), access in ROUTE_ACCESS.items():
+        security = spec["paths"][path][method.lower()].get("security")
+        assert security == ([{"APIKey": []}] if access.key else None), path
+
+
+def test_without_keys_nothing_asks_for_one(client_factory: ClientFactory) -> None:
+    with client_factory() as client:
+        spec = client.get("/openapi.json").json()
+
+    assert "securitySchemes" not in spec.get("components", {})
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
+def test_not_ready_before_the_bundle_is_loaded(
+    tiny_bundle: Path, formulario: dict[str, Any], route: tuple[str, str]
+) -> None:
+    # Without entering the context manager the lifespan has not run: nothing is loaded.
+    client = make_client(tiny_bundle)
+
+    response = client.request(**_request(route, formulario))
+
+    if ROUTE_ACCESS[route].model or route[1] == "/ready":
+        assert response.status_code == 503
+    else:
+        assert response.status_code == 200
+    if ROUTE_ACCESS[route].model:
+        assert response.json()["detail"][0]["type"] == "not_ready"
+        assert response.headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_body_over_the_size_limit_is_a_413(
+    client_factory: ClientFactory, declared: bool, formulario: dict[str, Any]
+) -> None:
+    big = json.dumps({"formularios": sample_homes(40)}).encode()
+    padded = json.dumps(formulario).encode() + b" " * 5000
+
+    def send(path: str, body: bytes) -> Any:
+        # A generator body is sent chunked, with no Content-Length to check up front.
+        content = body if declared else iter([body[:1000], body[1000:]])
+        return client.post(path, content=content, headers={"content-type": "application/json"})
+
+    with client_factory(max_body_bytes=4096) as client:
+        responses = [send("/predecir/lote", big), send("/predecir", padded)]
+        ok = client.post("/predecir", json=formulario)
+
+    for response in responses:
+        assert response.status_code == 413
+        assert first_error(response)["type"] == "body_too_large"
+    assert ok.status_code == 200
