@@ -31,29 +31,45 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True)
 class Feature:
-    """One model column: its ``Formulario`` field, kind and, for a category, its values."""
+    """One model column: its name (as clients, the manifest and CSV files spell it), the
+    ``Formulario`` attribute holding it, its kind and, for a category, its values."""
 
     name: str
+    attribute: str
     kind: Kind
     categories: tuple[str, ...] = ()
 
 
-def _feature(name: str) -> Feature:
-    annotation = Formulario.model_fields[name].annotation
+def _feature(attribute: str) -> Feature:
+    field = Formulario.model_fields[attribute]
+    name, annotation = field.alias or attribute, field.annotation
     if isinstance(annotation, type) and issubclass(annotation, Enum):
-        return Feature(name, Kind.CATEGORY, tuple(str(m.value) for m in annotation))
-    if annotation is bool:
-        return Feature(name, Kind.BOOLEAN)
-    if annotation is int:
-        return Feature(name, Kind.COUNT)
-    if annotation is float:
-        return Feature(name, Kind.NUMBER)
-    raise TypeError(f"Formulario.{name}: no feature kind for {annotation!r}")
+        values = tuple(str(m.value) for m in annotation)
+        return Feature(name, attribute, Kind.CATEGORY, values)
+    kinds = {bool: Kind.BOOLEAN, int: Kind.COUNT, float: Kind.NUMBER}
+    if annotation not in kinds:
+        raise TypeError(f"Formulario.{attribute}: no feature kind for {annotation!r}")
+    return Feature(name, attribute, kinds[annotation])
 
 
 # Every Formulario field, in declaration order (the order training uses by default).
-FEATURES: tuple[Feature, ...] = tuple(_feature(name) for name in Formulario.model_fields)
+FEATURES: tuple[Feature, ...] = tuple(_feature(attribute) for attribute in Formulario.model_fields)
 FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
+
+
+def _spellings(attribute: str) -> list[str]:
+    """Every name a client may use for a field (``banos`` for ``baños``)."""
+    alias = Formulario.model_fields[attribute].validation_alias
+    choices = getattr(alias, "choices", [alias] if isinstance(alias, str) else [])
+    return [str(choice) for choice in choices]
+
+
+# Every accepted spelling of a column → its name.
+SPELLINGS: dict[str, str] = {
+    spelling: feature.name
+    for feature in FEATURES
+    for spelling in [feature.name, *_spellings(feature.attribute)]
+}
 
 
 def default_encodings() -> dict[str, dict[str, int]]:
@@ -79,7 +95,7 @@ class FeatureBuilder:
         if len(set(features)) != len(features):
             raise FeatureError("features are listed more than once")
         self.features = tuple(features)
-        self._values = attrgetter(*self.features)
+        self._values = attrgetter(*(FEATURES_BY_NAME[name].attribute for name in self.features))
         self._categorical: list[tuple[int, dict[str, int]]] = []
         for name, codes in encodings.items():
             if name not in self.features:

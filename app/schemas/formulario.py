@@ -64,12 +64,14 @@ Number = Annotated[float, Field(strict=True)]
 
 
 class Formulario(BaseModel):
-    """One home to appraise. ``banos`` is accepted for ``baños``."""
+    """One home to appraise. ``banos`` is accepted for ``baños`` (the attribute's name)."""
 
     model_config = ConfigDict(
         extra="forbid",
         allow_inf_nan=False,
         frozen=True,
+        validate_by_name=True,
+        serialize_by_alias=True,
         json_schema_extra=lambda schema, model: schema.update(examples=[ejemplo(model)]),
     )
 
@@ -82,9 +84,10 @@ class Formulario(BaseModel):
     superficie_construida: Annotated[Number, Ejemplo(95.0)] = Field(
         ge=SUPERFICIE_MIN, le=SUPERFICIE_MAX, description="Built area in m²."
     )
-    baños: Annotated[Count, Ejemplo(2)] = Field(
+    banos: Annotated[Count, Ejemplo(2)] = Field(
         ge=1,
         le=BANOS_MAX,
+        alias="baños",
         validation_alias=AliasChoices("baños", "banos"),
         description="Bathrooms (also accepted as `banos`).",
     )

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
-from app.features import FEATURES_BY_NAME, Kind
+from app.features import FEATURES_BY_NAME, SPELLINGS, Kind
 from app.schemas.evaluacion import Muestra
 from app.schemas.formulario import Formulario
 from app.schemas.manifest import TARGET
@@ -74,7 +74,12 @@ class Dataset:
 
 def required_columns() -> list[str]:
     """The CSV columns training needs: every ``Formulario`` field plus the price."""
-    return [*Formulario.model_fields, TARGET]
+    return [*FEATURES_BY_NAME, TARGET]
+
+
+def _column(header: str) -> str | None:
+    """The column a CSV header names (``banos`` is ``baños``), or None for another one."""
+    return TARGET if header == TARGET else SPELLINGS.get(header)
 
 
 def read_csv(path: Path) -> Dataset:
@@ -94,7 +99,7 @@ def read_csv(path: Path) -> Dataset:
         except UnicodeDecodeError:
             raise DatasetError(f"{path} is not UTF-8 text") from None
         reader.fieldnames = header
-        present = {"baños" if name == "banos" else name for name in header}
+        present = {_column(name) for name in header}
         missing = [name for name in required_columns() if name not in present]
         if missing:
             raise DatasetError(
@@ -127,9 +132,9 @@ def _parse(row: dict[str, Any], formularios: list[Formulario], precios: list[flo
     if None in row:
         return "more values than columns"
     values: dict[str, Any] = {}
-    for name, text in row.items():
-        name = "baños" if name == "banos" else name
-        if name not in Muestra.model_fields:
+    for header, text in row.items():
+        name = _column(header)
+        if name is None:
             continue  # extra columns are ignored
         if text is None:
             return "fewer values than columns"

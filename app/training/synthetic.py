@@ -137,7 +137,7 @@ def generate(n_rows: int, seed: int) -> Dataset:
             latitud=round(float(lat[i]), 5),
             longitud=round(float(lon[i]), 5),
             superficie_construida=float(construida[i]),
-            baños=int(banos[i]),
+            banos=int(banos[i]),
             habitaciones=int(habitaciones[i]),
             jardin=bool(jardin[i]),
             antiguedad=int(antiguedad[i]),
