@@ -4,6 +4,7 @@
 shape, so a client parses every 4xx the same way.
 """
 
+import logging
 import math
 from typing import Any
 
@@ -11,8 +12,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+from starlette.types import Scope
 
 from app.errors import InvalidInputError, RefusalError, body_too_large
+from app.monitoring import CLIENT_CLOSED
 from app.schemas.errores import Errores
 
 # Documented answers of routes that take a body (see the OpenAPI document).
@@ -24,6 +29,20 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": Errores, "description": "The model is not loaded yet."},
 }
 MAX_ECHO_CHARS = 200
+
+log = logging.getLogger("tasador")
+
+
+def client_disconnected(scope: Scope) -> None:
+    """Say, in one line, that a client hung up before its request was read."""
+    client = scope.get("client") or ("?", 0)
+    log.info(
+        "client %s:%s hung up before sending its whole request: %s %s",
+        client[0],
+        client[1],
+        scope.get("method"),
+        scope.get("path"),
+    )
 
 
 def _json_safe(value: Any) -> Any:
@@ -86,8 +105,11 @@ async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
     return refusal_response(InvalidInputError(list(exc.errors())))
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if isinstance(exc.__cause__, ClientDisconnect):  # FastAPI's 400 for a body cut short
+        client_disconnected(request.scope)
+        return Response(status_code=CLIENT_CLOSED)
     if exc.status_code == 413:  # the body limit, found while the body was read
         limit: int = request.app.state.settings.max_body_bytes
         return refusal_response(body_too_large(limit))

@@ -14,13 +14,13 @@ from typing import Any
 from fastapi.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.access import BUNDLE_SCOPE_KEY, route_path
 from app.api.body import OFFLOAD_FROM_BYTES
-from app.api.errors import refusal_response
+from app.api.errors import client_disconnected, refusal_response
 from app.api.operations import OPERATIONS, BodyOperation, answer
 from app.bundle.loader import Bundle
 from app.config import Settings
@@ -54,7 +54,7 @@ class FastTransport:
         bundle: Bundle = scope[BUNDLE_SCOPE_KEY]
         response: Response
         try:
-            body = await Request(scope, receive).body()
+            body = await _read_body(receive)
             if len(body) < OFFLOAD_FROM_BYTES:
                 response = self._answer(operation, bundle, body)
             else:
@@ -65,7 +65,25 @@ class FastTransport:
             if exc.status_code != 413:  # the limiter's, when the body outgrew the limit
                 raise
             response = refusal_response(body_too_large(self.settings.max_body_bytes))
+        except ClientDisconnect:
+            client_disconnected(scope)
+            return  # nobody to answer
         await response(scope, receive, send)
 
     def _answer(self, operation: BodyOperation[Any], bundle: Bundle, body: bytes) -> Response:
         return answer(operation, bundle, self.settings, parse_json(operation.body, body))
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """The request body, from the (size-limited) ``receive``.
+
+    Starlette's ``Request.body()`` does the same through an async generator, which cost
+    ~10 µs per request more (``uv run python -m benchmarks.run``, the in-process table)."""
+    parts = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(parts)
