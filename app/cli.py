@@ -22,7 +22,13 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from app.config import EMBEDDED_MODEL_DIR, ENV_PREFIX, PlatformVariables, Settings
+from app.config import (
+    EMBEDDED_MODEL_DIR,
+    ENV_PREFIX,
+    PlatformVariables,
+    Settings,
+    get_settings,
+)
 
 EXIT_USAGE = 2
 GRACEFUL_SHUTDOWN_S = 30  # in-flight requests get this long to finish after SIGTERM
@@ -106,7 +112,7 @@ def serve(settings: Settings) -> int:
     from app import logs
     from app.bundle.loader import BundleError, load_bundle
     from app.main import create_app
-    from app.server import OneWriteHttpToolsProtocol
+    from app.server import TasadorProtocol
 
     log_config = logs.log_config(settings.log_level)
     logging.config.dictConfig(log_config)
@@ -115,8 +121,13 @@ def serve(settings: Settings) -> int:
     except BundleError as exc:
         print(f"tasador: cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    _raise_open_file_limit()
+    # uvicorn's workers, and the protocol in each, read the settings from the
+    # environment: put the flags given here where they can find them.
+    os.environ.update(_as_environment(settings))
+    get_settings.cache_clear()
     server: dict[str, Any] = {
-        "http": OneWriteHttpToolsProtocol,
+        "http": TasadorProtocol,
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
@@ -127,13 +138,21 @@ def serve(settings: Settings) -> int:
         uvicorn.run(create_app(settings, bundle), **server)
         return 0
     # Several workers: the bundle was loaded here only to refuse a bad one before any
-    # worker starts; each worker builds its app from the environment, which is where
-    # uvicorn's worker processes can find the flags given here.
+    # worker starts; each worker builds its app (and loads its bundle) on its own.
     del bundle
     gc.collect()
-    os.environ.update(_as_environment(settings))
     uvicorn.run("app.main:create_app", factory=True, workers=settings.workers, **server)
     return 0
+
+
+def _raise_open_file_limit() -> None:
+    """Let the server hold as many connections as the system allows this process: each is
+    a file, and the usual soft limit (1,024) is reached long before memory or CPU."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _as_environment(settings: Settings) -> dict[str, str]:

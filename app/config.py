@@ -38,6 +38,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Largest request body accepted."
     )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=30,
+        description="Seconds a client has to send a request's line and headers, in all.",
+    )
+    max_header_bytes: int = Field(
+        default=32 * 1024, ge=1024, le=1024 * 1024, description="Largest header block (431)."
+    )
+    body_timeout: float = Field(
+        default=60.0, gt=0, le=600, description="Seconds a client has to send a whole body."
+    )
     api_keys: frozenset[str] = Field(
         default=frozenset(),
         description="When set, prediction routes need one of these in the X-API-Key header.",

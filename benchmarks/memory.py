@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"tasador serve, {args.runs} starts: ready after "
         f"{statistics.median(s['ready_s'] for s in starts):.2f} s (median; "
-        f"{min(s['ready_s'] for s in starts):.2f}–{max(s['ready_s'] for s in starts):.2f}), "
+        f"{min(s['ready_s'] for s in starts):.2f} to {max(s['ready_s'] for s in starts):.2f}), "
         f"resident {statistics.median(s['rss_mb'] for s in starts):.0f} MB "
         f"(peak {max(s['peak_rss_mb'] for s in starts):.0f} MB)"
     )

@@ -1,9 +1,37 @@
-"""`tasador serve` writes each response in one socket write, so it is never cut in two."""
+"""The protocol `tasador serve` runs: deadlines, header limits, one write per answer.
+
+These talk raw HTTP to a real `tasador serve` on 127.0.0.1, as a slow or hostile client
+would; every socket has a timeout, so each test stops by itself."""
 
 import asyncio
+import contextlib
+import inspect
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from app.server import _CoalescingTransport
+import pytest
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from app.server import UVICORN_HOOKS, _CoalescingTransport
+from tools.process import TASADOR_SERVE, ServerProcess
+
+HEADER_TIMEOUT_S = 1.0
+
+
+def test_the_uvicorn_hooks_it_extends_are_still_there() -> None:
+    # A new uvicorn release that renames or drops one of these must fail here, loudly.
+    assert uvicorn.__version__.startswith("0.54."), uvicorn.__version__
+    for name in UVICORN_HOOKS:
+        assert callable(getattr(HttpToolsProtocol, name, None)), name
+    params = inspect.signature(HttpToolsProtocol.__init__).parameters
+    assert list(params)[1:5] == ["config", "server_state", "app_state", "_loop"]
+    source = inspect.getsource(HttpToolsProtocol)
+    for attribute in ("self.cycle", "self.flow", "self.transport", "self.server_state"):
+        assert attribute in source, attribute
 
 
 class _Recorder:
@@ -46,3 +74,98 @@ def test_writes_of_one_loop_turn_reach_the_socket_together() -> None:
         b"HTTP/1.1 200 OK\r\n",
     ]
     assert inner.closed
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bundle: Path) -> Iterator[ServerProcess]:
+    """`tasador serve` with a short header deadline."""
+    command = [*TASADOR_SERVE, "--header-timeout", str(HEADER_TIMEOUT_S)]
+    env = {"TASADOR_MODEL_DIR": str(tiny_bundle), "TASADOR_LOG_LEVEL": "warning"}
+    with ServerProcess(command, env=env) as running:
+        yield running
+
+
+def _connect(server: ServerProcess, timeout: float = 10) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return b"".join(chunks)
+
+
+def _get(server: ServerProcess, path: str = "/health") -> bytes:
+    with _connect(server) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".encode())
+        return _read_all(sock)
+
+
+def test_headers_trickled_past_the_deadline_get_408_and_a_closed_connection(
+    server: ServerProcess,
+) -> None:
+    with _connect(server) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET /health HTTP/1.1\r\n")
+        answer = b""
+        for byte in b"host: x\r\nx-slow: " + b"a" * 100:  # one byte every 0.1 s
+            try:
+                sock.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            time.sleep(0.1)
+            if time.monotonic() - started > HEADER_TIMEOUT_S + 3:
+                break
+        answer = _read_all(sock)
+        elapsed = time.monotonic() - started
+
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+    assert HEADER_TIMEOUT_S * 0.9 <= elapsed <= HEADER_TIMEOUT_S + 3
+
+
+def test_a_silent_connection_is_closed_after_the_deadline(server: ServerProcess) -> None:
+    with _connect(server) as sock:
+        started = time.monotonic()
+        assert _read_all(sock) == b""  # closed, with nothing to say
+
+    assert time.monotonic() - started <= HEADER_TIMEOUT_S + 3
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param([("x-big", "a" * (1024 * 1024))], id="one-MiB-header"),
+        pytest.param([(f"x-{i}", "1") for i in range(500)], id="500-headers"),
+    ],
+)
+def test_oversized_headers_get_431(server: ServerProcess, headers: list[tuple[str, str]]) -> None:
+    block = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    with _connect(server) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(f"GET /health HTTP/1.1\r\nhost: x\r\n{block}\r\n".encode())
+        answer = _read_all(sock)
+
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:80]
+    assert _get(server).startswith(b"HTTP/1.1 200")
+
+
+def test_a_new_client_is_served_while_400_slow_sockets_are_open(server: ServerProcess) -> None:
+    slow = []
+    try:
+        for _ in range(400):
+            sock = _connect(server)
+            sock.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\n")  # never finished
+            slow.append(sock)
+        started = time.monotonic()
+        answer = _get(server)
+        elapsed = time.monotonic() - started
+    finally:
+        for sock in slow:
+            sock.close()
+
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
+    assert elapsed < HEADER_TIMEOUT_S  # served at once, not after the slow ones expired

@@ -1,5 +1,6 @@
 """/metrics: requests counted by route template and status, whichever transport served."""
 
+from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
@@ -34,7 +35,7 @@ def test_a_client_hanging_up_mid_body_is_counted_apart_and_logged_once(
     client_factory: ClientFactory, fast_path: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     sent: list[Message] = []
-    messages = iter(
+    messages: Iterator[Message] = iter(
         [
             {"type": "http.request", "body": b'{"latitud": 40.4', "more_body": True},
             {"type": "http.disconnect"},
