@@ -87,7 +87,7 @@ def choose_engine(
     choice: EngineChoice,
     directory: Path,
     artefacts: Mapping[str, bytes],
-    n_features: int,
+    manifest: Manifest,
     expected: list[Expected],
 ) -> Engine:
     """The engine that serves: ``choice`` itself, or for ``auto`` the first registered
@@ -98,7 +98,7 @@ def choose_engine(
         raise BundleError(f"{directory} holds no artefact for engine {choice}")
     *others, last = candidates
     for position, spec in enumerate(others):
-        engine_or_reason = _try(spec, artefacts[spec.artefact], n_features, expected)
+        engine_or_reason = _try(spec, artefacts[spec.artefact], manifest, expected)
         if not isinstance(engine_or_reason, str):
             return engine_or_reason
         log.warning(
@@ -107,7 +107,7 @@ def choose_engine(
             engine_or_reason,
             candidates[position + 1].name,
         )
-    engine_or_reason = _try(last, artefacts[last.artefact], n_features, expected, refuse=True)
+    engine_or_reason = _try(last, artefacts[last.artefact], manifest, expected, refuse=True)
     if isinstance(engine_or_reason, str):
         raise BundleError(f"{directory / last.artefact} {engine_or_reason}")
     return engine_or_reason
@@ -116,14 +116,16 @@ def choose_engine(
 def _try(
     spec: EngineSpec,
     data: bytes,
-    n_features: int,
+    manifest: Manifest,
     expected: list[Expected],
     *,
     refuse: bool = False,
 ) -> Engine | str:
     """The engine, or why it cannot serve (worded as a refusal when ``refuse``)."""
+    if (reason := spec.unsupported(manifest.versions)) is not None:
+        return reason if refuse else f"{spec.artefact} {reason}"
     try:
-        engine = spec.build(data, n_features)
+        engine = spec.build(data, len(manifest.features))
     except EngineUnusableError as exc:
         return str(exc) if refuse else f"{spec.artefact} unusable ({exc})"
     error, item, i = _worst(engine, expected)

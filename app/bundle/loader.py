@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.bundle import CHECK_FILE, ENCODINGS_FILE, MODEL_FILE
+from app.bundle import CHECK_FILE, ENCODINGS_FILE, MODEL_FILE, plain_pickle
 from app.bundle.artefacts import BundleError, read_artefacts, read_manifest
 from app.bundle.engine_choice import choose_engine, expected_answers
 from app.bundle.versions import check_versions
-from app.engines import Engine, EngineChoice, EngineUnusableError
+from app.engines import Engine, EngineChoice
 from app.features import FeatureBuilder, FeatureError
 from app.schemas.manifest import Manifest
 
@@ -54,19 +54,17 @@ def load_bundle(directory: Path, engine: EngineChoice = "auto") -> Bundle:
     except FeatureError as exc:
         raise BundleError(f"{directory}: {exc}") from None
     expected = expected_answers(directory, manifest, features, artefacts.get(CHECK_FILE))
-    chosen = choose_engine(engine, directory, artefacts, len(manifest.features), expected)
+    chosen = choose_engine(engine, directory, artefacts, manifest, expected)
     del artefacts, expected  # the engine holds what it needs; let the bytes go now
     _return_freed_memory()
     return Bundle(directory=directory, manifest=manifest, features=features, engine=chosen)
 
 
 def _encodings(directory: Path, data: bytes) -> Mapping[str, Mapping[str, int]]:
-    from app.engines.sklearn import unpickle
-
     try:
-        encodings: Any = unpickle(data)
-    except EngineUnusableError as exc:
-        raise BundleError(f"{directory / ENCODINGS_FILE} {exc}") from None
+        encodings: Any = plain_pickle.loads(data)
+    except plain_pickle.PlainDataError as exc:
+        raise BundleError(f"{directory / ENCODINGS_FILE} cannot be loaded: {exc}") from None
     if not _is_encodings(encodings):
         raise BundleError(
             f"{directory / ENCODINGS_FILE} is not a mapping of feature → category → code"

@@ -9,7 +9,7 @@ from app.bundle.artefacts import BundleError
 from app.schemas.manifest import Versions
 
 
-def _installed(package: str) -> str | None:
+def installed(package: str) -> str | None:
     try:
         return version(package)
     except PackageNotFoundError:
@@ -20,27 +20,22 @@ def current_versions() -> Versions:
     """The versions of the libraries a bundle depends on, as installed now (no imports)."""
     return Versions(
         python=platform.python_version(),
-        scikit_learn=_installed("scikit-learn") or "missing",
+        scikit_learn=installed("scikit-learn") or "missing",
         numpy=np.__version__,
-        joblib=_installed("joblib") or "missing",
-        onnxruntime=_installed("onnxruntime"),
+        joblib=installed("joblib") or "missing",
+        onnxruntime=installed("onnxruntime"),
     )
 
 
-def _minor(version: str) -> tuple[str, ...]:
-    return tuple(version.split(".")[:2])
+def minor(version: str) -> str:
+    """``1.9.1`` → ``1.9``: releases that read each other's pickles."""
+    return ".".join(version.split(".")[:2])
 
 
 def check_versions(trained: Versions) -> None:
-    """Refuse (``BundleError``) a bundle whose pickles this scikit-learn or numpy may read
-    wrongly: another scikit-learn minor release, or another numpy major one."""
+    """Refuse (``BundleError``) a bundle whose arrays this numpy may read wrongly (another
+    major release). Each engine checks the libraries it needs itself (``EngineSpec``)."""
     now = current_versions()
-    if _minor(trained.scikit_learn) != _minor(now.scikit_learn):
-        raise BundleError(
-            f"model was trained with scikit-learn {trained.scikit_learn} but "
-            f"{now.scikit_learn} is installed; retrain the bundle or install "
-            f"scikit-learn {'.'.join(_minor(trained.scikit_learn))}.*"
-        )
     if trained.numpy.split(".")[0] != now.numpy.split(".")[0]:
         raise BundleError(
             f"model was written with numpy {trained.numpy} but {now.numpy} is installed; "

@@ -14,6 +14,8 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from app.schemas.manifest import Versions
+
 # The names TASADOR_ENGINE accepts besides "auto"; ENGINES below must list exactly these.
 EngineName = Literal["onnxruntime", "scikit-learn"]
 EngineChoice = Literal["auto", EngineName]
@@ -47,6 +49,9 @@ class EngineSpec:
     # Builds the engine from the artefact's verified bytes, for ``n_features`` columns;
     # raises EngineUnusableError. Imports its runtime only when called.
     build: Callable[[bytes, int], Engine]
+    # Why the libraries installed now cannot run what was trained (library versions the
+    # bundle recorded), or None when they can.
+    unsupported: Callable[[Versions], str | None] = lambda _: None
 
 
 def _registry() -> dict[EngineName, EngineSpec]:

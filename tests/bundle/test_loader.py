@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from app.bundle import versions
+from app.bundle.artefacts import sha256_file
 from app.bundle.loader import BundleError, load_bundle
 from app.cli import main
+from app.engines import sklearn as sklearn_engine
 from tests.helpers import make_client
 
 Tamper = Callable[[Path], None]
@@ -51,11 +54,6 @@ REFUSALS = [
     ),
     pytest.param(
         lambda b: (b / "manifest.json").write_text("{"), "not valid JSON", id="manifest-not-json"
-    ),
-    pytest.param(
-        _edit_manifest(lambda m: m["versions"].update(scikit_learn="1.0.2")),
-        "trained with scikit-learn 1.0.2 but",
-        id="old-sklearn",
     ),
     pytest.param(
         _edit_manifest(lambda m: m["versions"].update(numpy="1.26.4")),
@@ -137,3 +135,30 @@ def test_lifespan_refuses_a_bad_bundle(bundle_copy: Path) -> None:
 
     with pytest.raises(BundleError, match="does not match"), make_client(bundle_copy):
         pass
+
+
+def test_another_scikit_learn_refuses_only_the_engine_that_needs_it(bundle_copy: Path) -> None:
+    _edit_manifest(lambda m: m["versions"].update(scikit_learn="1.0.2"))(bundle_copy)
+
+    # The compiled engine reproduces the recorded answers: the pickle is not needed.
+    assert load_bundle(bundle_copy).engine.name == "onnxruntime"
+    with pytest.raises(BundleError, match=r"trained with scikit-learn 1\.0\.2 but") as caught:
+        load_bundle(bundle_copy, "scikit-learn")
+    assert "\n" not in str(caught.value)
+
+
+def test_without_scikit_learn_the_compiled_engine_serves(
+    bundle_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in the serving image, which leaves scikit-learn out.
+    real = versions.installed
+    monkeypatch.setattr(versions, "installed", lambda p: None if p == "scikit-learn" else real(p))
+    monkeypatch.setattr(sklearn_engine, "installed", versions.installed)
+
+    assert load_bundle(bundle_copy).engine.name == "onnxruntime"
+    (bundle_copy / "forest.onnx").write_bytes(b"")  # now the fallback would be needed
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    manifest["artefacts"]["forest.onnx"] = sha256_file(bundle_copy / "forest.onnx")
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"needs scikit-learn 1\.\d+\.\*, which is not installed"):
+        load_bundle(bundle_copy)
