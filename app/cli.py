@@ -172,8 +172,16 @@ def _json(value: Any) -> str:
 
 def train(command: TrainCommand) -> int:
     """Generate or read the data, fit, write the bundle; 2 when the data cannot be used."""
+    try:
+        from app.training.pipeline import OutputError, TrainingConfig, train
+    except ModuleNotFoundError as missing:
+        print(
+            f"tasador train: {missing.name} is not installed; training needs the train "
+            "extra: uv sync --extra train (or pip install 'tasador[train]')",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     from app.training.dataset import DatasetError, read_csv
-    from app.training.pipeline import OutputError, TrainingConfig, train
     from app.training.synthetic import generate
 
     try:
