@@ -1,12 +1,11 @@
-"""Liveness, readiness and what model is being served."""
+"""Liveness and readiness."""
 
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.api.deps import BundleDep
-from app.schemas.estado import Estado, Modelo
+from app.schemas.estado import Estado
 
 router = APIRouter(tags=["estado"])
 
@@ -27,9 +26,3 @@ async def get_ready(request: Request) -> Any:
     if bundle is None:
         return JSONResponse({"status": "loading", "modelo": None}, status_code=503)
     return Estado(status="ready", modelo=bundle.version)
-
-
-@router.get("/modelo")
-async def get_modelo(bundle: BundleDep) -> Modelo:
-    """The manifest of the bundle being served: version, features, metrics, data."""
-    return Modelo(**bundle.manifest.model_dump(), engine=bundle.engine.name)

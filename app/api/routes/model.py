@@ -1,0 +1,14 @@
+"""What model is being served."""
+
+from fastapi import APIRouter
+
+from app.api.deps import BundleDep
+from app.schemas.estado import Modelo
+
+router = APIRouter(tags=["estado"])
+
+
+@router.get("/modelo")
+async def get_modelo(bundle: BundleDep) -> Modelo:
+    """The manifest of the bundle being served: version, features, metrics, data."""
+    return Modelo(**bundle.manifest.model_dump(), engine=bundle.engine.name)
