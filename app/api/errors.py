@@ -29,6 +29,7 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": Errores, "description": "The model is not loaded yet."},
 }
 MAX_ECHO_CHARS = 200
+MAX_LOC_CHARS = 64  # a field name sent back in loc, at most (an unknown key can be huge)
 
 log = logging.getLogger("tasador")
 
@@ -60,7 +61,8 @@ def _problem(error: dict[str, Any]) -> dict[str, Any]:
     The value is echoed only when it is a scalar: echoing a whole object or a batch
     would send the request back to the client.
     """
-    problem = {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+    loc = [_short(part) for part in error["loc"]]
+    problem = {"loc": loc, "msg": error["msg"], "type": error["type"]}
     value = error.get("input")
     if isinstance(value, str) and (error["type"] == "json_invalid" or len(value) > MAX_ECHO_CHARS):
         pass  # the raw body, or a long text: not worth sending back
@@ -69,6 +71,12 @@ def _problem(error: dict[str, Any]) -> dict[str, Any]:
     if ctx := error.get("ctx"):
         problem["ctx"] = {key: _json_safe(v) for key, v in ctx.items()}
     return problem
+
+
+def _short(part: Any) -> Any:
+    if isinstance(part, str) and len(part) > MAX_LOC_CHARS:
+        return part[:MAX_LOC_CHARS] + "…"
+    return part
 
 
 def refusal_response(refusal: RefusalError) -> JSONResponse:

@@ -88,7 +88,7 @@ class FastTransport:
         operation: BodyOperation[Any, Any], context: Context, body: bytes, query: bytes
     ) -> Response:
         # The body first, then the query: FastAPI's order, so the same errors come first.
-        validated = parse_json(operation.body, body)
+        validated = parse_json(operation.body, body, context.settings.max_batch_rows)
         # What Starlette's QueryParams (FastAPI's) keeps: the last value of each name.
         params = operation.parse_params(dict(parse_qsl(query.decode("latin-1"), True)))
         return answer(operation, context, validated, params)

@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.schemas.base import RequestModel
 from app.schemas.formulario import FORMULARIO_EJEMPLO, Formulario, Number
 from app.schemas.prediccion import EJEMPLO_MODELO
 
@@ -19,11 +20,10 @@ class Muestra(Formulario):
     precio: Number = Field(gt=0, description="True asking price in EUR.")
 
 
-class PeticionEvaluacion(BaseModel):
+class PeticionEvaluacion(RequestModel):
     """Labelled homes to score the model on."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -41,7 +41,10 @@ class PeticionEvaluacion(BaseModel):
         },
     )
 
-    muestras: list[Muestra] = Field(min_length=2)
+    rows_field = "muestras"
+
+    # fail_fast: refused at the first bad row, as a Lote is.
+    muestras: list[Muestra] = Field(min_length=2, fail_fast=True)
 
 
 METRICAS_EJEMPLO: dict[str, Any] = {"rmse": 136_893.8, "mae": 83_768.4, "r2": 0.879, "mape": 0.213}

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from pydantic import (
     AliasChoices,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -19,6 +18,8 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from app.schemas.base import RequestModel
 
 # Madrid's municipal area (El Pardo to Villaverde, Casa de Campo to Barajas), with a margin.
 LATITUD_MIN, LATITUD_MAX = 40.31, 40.65
@@ -63,11 +64,10 @@ Count = Annotated[int, BeforeValidator(_whole_number)]
 Number = Annotated[float, Field(strict=True)]
 
 
-class Formulario(BaseModel):
+class Formulario(RequestModel):
     """One home to appraise. ``banos`` is accepted for ``baños`` (the attribute's name)."""
 
     model_config = ConfigDict(
-        extra="forbid",
         allow_inf_nan=False,
         frozen=True,
         validate_by_name=True,
