@@ -235,6 +235,8 @@ class Engine:
 
     def start(self) -> "Engine":
         """Install docker.io if needed, start dockerd and wait until it answers."""
+        if os.geteuid() != 0:
+            raise EngineError("dockerd runs as root only: run this as root (sudo)")
         install()
         if len(str(self.socket)) > MAX_SOCKET_PATH:
             raise EngineError(f"{self.folder} is too long a path for the engine's sockets")

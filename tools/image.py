@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -78,6 +79,30 @@ def build(
         timeout=BUILD_TIMEOUT_S,
     )
     return time.perf_counter() - started
+
+
+def readable(bundle: Path) -> Path:
+    """``bundle``, readable by the image's user (uid 10001), as a mounted bundle must be."""
+    bundle.chmod(0o755)
+    for path in bundle.iterdir():
+        path.chmod(0o644)
+    return bundle
+
+
+def sklearn_only_bundle(source: Path, destination: Path) -> Path:
+    """A copy of the bundle ``source`` without its compiled forest (``forest.onnx``): only
+    scikit-learn can serve it. Readable by the image's user."""
+    bundle = Path(shutil.copytree(source, destination))
+    (bundle / "forest.onnx").unlink()
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    del manifest["artefacts"]["forest.onnx"]
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    return readable(bundle)
+
+
+def volume(bundle: Path) -> str:
+    """The ``docker run`` flag that serves ``bundle`` instead of the image's own."""
+    return f"--volume={bundle}:/app/models:ro"
 
 
 @dataclass(frozen=True)
@@ -202,6 +227,13 @@ class Container:
         done = self.docker("logs", self.id, check=False)
         return done.stdout + done.stderr
 
+    def memory_mib(self) -> float:
+        """The container's memory use now, as ``docker stats`` reports it."""
+        usage = self.docker("stats", "--no-stream", "--format={{.MemUsage}}", self.id).stdout
+        amount = usage.split("/")[0].strip()  # "195.3MiB / 7.5GiB"
+        units = {"KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0}
+        return float(amount[:-3]) * units[amount[-3:]]
+
     def exec(self, *command: str) -> subprocess.CompletedProcess[str]:
         """``docker exec`` a command in the container (not checked)."""
         return self.docker("exec", self.id, *command, check=False)
@@ -287,23 +319,33 @@ def figures(engine: Engine, runs: int) -> str:
         full = packages["full"][name]
         lean_mb = _mb(lean["bytes"]) if lean else "-"
         lines.append(f"| {name} | {lean_mb} | {_mb(full['bytes'])} | {_mb(full['pyc'])} |")
-    lines.append("")
-    for target, tag in built.items():
-        times = []
-        for _ in range(runs):
-            with Container(engine, tag, "--read-only") as container:
-                container.wait_ready()
-                times.append((container.ready_s, container.ready_inside_s))
-        lines.append(
-            f"- {target}: `docker run` → /ready "
-            + " ".join(f"{t:.2f}" for t, _ in times)
-            + " s; container start → /ready "
-            + " ".join(f"{t:.2f}" for _, t in times)
-            + " s"
-        )
+    lines += ["", "| image, bundle | `docker run` → /ready s | container start → /ready s |"]
+    lines[-1] += " memory after start MiB |"
+    lines.append("|---|---|---|---:|")
+    with tempfile.TemporaryDirectory() as folder:
+        fallback = sklearn_only_bundle(ROOT / "models", Path(folder) / "models")
+        cases = [
+            ("lean, embedded", built["lean"], []),
+            ("full, embedded", built["full"], []),
+            ("full, without forest.onnx (scikit-learn serves)", built["full"], [volume(fallback)]),
+        ]
+        for name, tag, extra in cases:
+            outside, inside, memory = [], [], 0.0
+            for _ in range(runs):
+                with Container(engine, tag, "--read-only", *extra) as container:
+                    container.wait_ready()
+                    outside.append(container.ready_s)
+                    inside.append(container.ready_inside_s)
+                    memory = max(memory, container.memory_mib())
+            lines.append(f"| {name} | {_spread(outside)} | {_spread(inside)} | {memory:.0f} |")
+    lines.append(f"\n(median, and range, of {runs} starts each)")
     for tag in (*built.values(), "tasador-figures:changed"):
         engine.docker("rmi", tag)
     return "\n".join(lines)
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
 def _describe(created_by: str) -> str:
