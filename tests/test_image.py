@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from app.cli import GRACEFUL_SHUTDOWN_S
 from tests.helpers import Stage, parse_dockerfile
 from tools.image import build_context
 
@@ -65,3 +66,16 @@ def test_runtime_is_non_root_and_signal_friendly(stages: dict[str, Stage]) -> No
     assert not any("apt-get" in r for r in runtime.args("RUN"))
     for target in ("lean", "full"):  # both only add files to it
         assert {kw for kw, _ in stages[target].instructions} == {"COPY"}
+
+
+def test_compose_serves_the_default_target_locally_and_waits_for_the_drain(
+    stages: dict[str, Stage],
+) -> None:
+    text = (ROOT / "compose.yaml").read_text()  # no YAML parser among the dependencies
+    target = re.findall(r"(?m)^ +target: *(\S+)$", text)
+    grace = re.findall(r"(?m)^ +stop_grace_period: *(\d+)s$", text)
+
+    assert target == [list(stages)[-1]]
+    assert [int(seconds) > GRACEFUL_SHUTDOWN_S for seconds in grace] == [True]
+    assert '- "127.0.0.1:${API_PORT:-8000}:8000"' in text
+    assert re.search(r"(?m)^ +read_only: *true$", text)
