@@ -49,9 +49,9 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 # What both images share: the base, the user, the settings and the command.
 FROM ${PYTHON_IMAGE} AS runtime
-RUN groupadd --system --gid 10001 tasador \
-    && useradd --system --uid 10001 --gid tasador --no-create-home \
-       --home-dir /nonexistent --shell /usr/sbin/nologin tasador
+RUN groupadd --gid 10001 tasador \
+    && useradd --uid 10001 --gid tasador --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin tasador
 WORKDIR /app
 # ORT_DISABLE_TELEMETRY: ONNX Runtime would otherwise try to write a device id under
 # $HOME at every start (and warn, as there is no home and the root is read-only).
@@ -61,7 +61,7 @@ ENV PATH="/app/.venv/bin:${PATH}" \
     TASADOR_HOST=0.0.0.0 \
     TASADOR_MODEL_DIR=/app/models
 # Numeric, so that runtimes enforcing runAsNonRoot can check it. The files are root's:
-# the server cannot change its code or model, and runs with a read-only root.
+# the server cannot change its code or model, and it can run with a read-only root.
 USER 10001:10001
 EXPOSE 8000
 # Standard library only: no curl in the image.

@@ -298,15 +298,24 @@ class Engine:
             run(["umount", "--lazy", mount], check=False)
         self.socket.unlink(missing_ok=True)
         self.pidfile.unlink(missing_ok=True)
-        if self.snapshot.exists() and not other_dockerds():
-            before = HostNetwork(**json.loads(self.snapshot.read_text()))
-            restore_network(before)
-            if problems := before.differences(HostNetwork.capture()):
-                raise EngineError("the host network was not restored: " + "; ".join(problems))
-            self.snapshot.unlink()
+        if not self.snapshot.exists():
+            return
+        if others := other_dockerds():
+            raise EngineError(
+                f"another dockerd runs (pid {next(iter(others))}): the host network is left "
+                f"as it is; the state before this engine started is in {self.snapshot}"
+            )
+        before = HostNetwork(**json.loads(self.snapshot.read_text()))
+        restore_network(before)
+        if problems := before.differences(HostNetwork.capture()):
+            raise EngineError(
+                f"the host network was not restored ({'; '.join(problems)}); the state "
+                f"before this engine started is in {self.snapshot}"
+            )
+        self.snapshot.unlink()
 
     def remove(self) -> None:
-        """Stop the engine and delete its folder."""
+        """Stop the engine and delete its folder (kept if it could not be stopped cleanly)."""
         self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
 

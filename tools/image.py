@@ -3,12 +3,13 @@
 Used by ``tests/test_docker.py`` and to measure the figures in the README's Docker
 section, on a private engine with the stand-in bases:
 
-    sudo uv run python -m tools.image   # ~2 min warm; prints Markdown tables
+    sudo uv run python -m tools.image   # ~1.5 min; prints Markdown tables
 
 Every container publishes its port on 127.0.0.1 only, on a port the engine picks.
 """
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -177,7 +178,7 @@ class Container:
         ).stdout.strip()
         return self
 
-    @property
+    @functools.cached_property
     def url(self) -> str:
         """``http://127.0.0.1:PORT`` where the server's port is published."""
         published = self.docker("port", self.id, f"{self.port}/tcp").stdout.split()[0]
@@ -241,12 +242,6 @@ class Container:
     def wait_exit(self, timeout: float = READY_TIMEOUT_S) -> int:
         """Wait for the container to stop by itself; its exit code."""
         return int(self.docker("wait", self.id, timeout=timeout).stdout)
-
-    def stop(self, timeout: int = 30) -> float:
-        """``docker stop --time TIMEOUT``; the seconds it took."""
-        started = time.perf_counter()
-        self.docker("stop", f"--time={timeout}", self.id, timeout=timeout + 30)
-        return time.perf_counter() - started
 
     def remove(self) -> None:
         """Remove the container, running or not."""

@@ -123,6 +123,8 @@ def debian_rootfs(suite: str, python_minor: str) -> Path:
         raise EngineError("building the Python stand-in needs root (debootstrap, chroot)")
     if shutil.which("debootstrap") is None:
         apt_install(["debootstrap"])
+    for leftover in tarball.parent.glob("rootfs-*"):  # from a build that was killed
+        shutil.rmtree(leftover)
     mirror = debian_mirror()
     with tempfile.TemporaryDirectory(dir=tarball.parent, prefix="rootfs-") as folder:
         root = Path(folder)
