@@ -58,17 +58,29 @@ class RequestGate:
         self.settings = settings
         self.keys = ApiKeys(settings.api_keys)
         self.open = frozenset(settings.open_routes)
+        self.bodies = BodyBudget(settings.max_bodies_in_flight_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            access = ROUTE_ACCESS.get((scope["method"], route_path(scope)))
-            if access is not None and access != OPEN:
-                try:
-                    self._admit(scope, access)
-                except RefusedError as refusal:
-                    await refusal_response(refusal)(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "HEAD":
+            # Answered as GET; the server, which still sees HEAD, sends no body.
+            scope = {**scope, "method": "GET"}
+        access = ROUTE_ACCESS.get((scope["method"], route_path(scope)))
+        if access is None or access == OPEN:
+            await self.app(scope, receive, send)
+            return
+        try:
+            self._admit(scope, access)
+            size = self.bodies.admit(scope) if access.body else 0
+        except RefusedError as refusal:
+            await refusal_response(refusal)(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.bodies.release(size)
 
     def _admit(self, scope: Scope, access: Access) -> None:
         headers = _Headers(scope)
@@ -100,6 +112,37 @@ class RequestGate:
             if declared.isdigit() and int(declared) > self.settings.max_body_bytes:
                 raise body_too_large(self.settings.max_body_bytes)
             _check_json(headers)
+
+
+class BodyBudget:
+    """Bytes of request bodies being served at once, at most ``limit``: a body costs about
+    ten times its size in memory while it is validated and predicted, so concurrent large
+    batches are what could outgrow a small VM. Past the limit a request is refused with
+    503 and ``Retry-After``, before its body is read. A body without ``Content-Length``
+    counts as the largest allowed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+
+    def admit(self, scope: Scope) -> int:
+        """Reserve the request's body size; ``RefusedError`` (503) when it does not fit."""
+        declared = _Headers(scope).get(b"content-length") or ""
+        settings = scope["app"].state.settings
+        size = int(declared) if declared.isdigit() else settings.max_body_bytes
+        if self.in_flight and self.in_flight + size > self.limit:
+            raise RefusedError(
+                503,
+                f"busy with {self.in_flight} bytes of requests; try again in a moment",
+                type="busy",
+                headers={"Retry-After": "1"},
+            )
+        self.in_flight += size
+        return size
+
+    def release(self, size: int) -> None:
+        """The request is answered: its bytes are free again."""
+        self.in_flight -= size
 
 
 class _Headers:

@@ -26,7 +26,11 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": Errores, "description": "Body larger than the configured limit."},
     415: {"model": Errores, "description": "Body not sent as JSON (application/json)."},
     422: {"model": Errores, "description": "Invalid body: each problem names its field."},
-    503: {"model": Errores, "description": "The model is not loaded yet."},
+    503: {
+        "model": Errores,
+        "description": "The model is not loaded yet, or the service is busy with large "
+        "bodies: try again after Retry-After seconds.",
+    },
 }
 MAX_ECHO_CHARS = 200
 MAX_LOC_CHARS = 64  # a field name sent back in loc, at most (an unknown key can be huge)
