@@ -39,7 +39,7 @@ def test_every_generated_request_gets_a_documented_answer(tiny_bundle: Path) -> 
                 str(SEED),
                 "--workers",
                 "1",
-            ],  # fmt: skip
+            ],
             capture_output=True,
             text=True,
             timeout=600,
