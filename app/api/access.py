@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.errors import refusal_response
+from app.api.scope import BUNDLE_SCOPE_KEY, LANGUAGE_SCOPE_KEY
 from app.config import Settings
 from app.errors import RefusedError, body_too_large, not_ready
 from app.i18n import negotiate
@@ -22,8 +23,6 @@ from app.keys import ApiKeys
 
 API_KEY_HEADER = "X-API-Key"
 _API_KEY = API_KEY_HEADER.lower().encode()
-BUNDLE_SCOPE_KEY = "tasador.bundle"
-LANGUAGE_SCOPE_KEY = "tasador.language"
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ class RequestGate:
             self._admit(scope, access)
             size = self.bodies.admit(scope) if access.body else 0
         except RefusedError as refusal:
-            await refusal_response(refusal)(scope, receive, send)
+            await refusal_response(refusal, scope)(scope, receive, send)
             return
         try:
             await self.app(scope, receive, send)
@@ -136,6 +135,7 @@ class BodyBudget:
                 f"busy with {self.in_flight} bytes of requests; try again in a moment",
                 type="busy",
                 headers={"Retry-After": "1"},
+                ctx={"in_flight": self.in_flight},
             )
         self.in_flight += size
         return size
@@ -182,6 +182,7 @@ def _check_json(headers: _Headers) -> None:
             f"send JSON: Content-Type: application/json (this request has {sent})",
             loc=("header", "Content-Type"),
             type="unsupported_media_type",
+            ctx={"sent": media_type or None},
         )
     encoding = (headers.get(b"content-encoding") or "identity").strip().lower()
     if encoding != "identity":
@@ -190,6 +191,7 @@ def _check_json(headers: _Headers) -> None:
             f"send the body uncompressed: Content-Encoding {encoding} is not accepted",
             loc=("header", "Content-Encoding"),
             type="unsupported_content_encoding",
+            ctx={"encoding": encoding},
         )
 
 
