@@ -1,12 +1,13 @@
 """Messages in Spanish for a request that prefers it; names (loc, type) never change."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.i18n import PROBLEMS_ES, negotiate
-from tests.helpers import ClientFactory, first_error
+from tests.helpers import ClientFactory, first_error, make_client
 
 ES = {"Accept-Language": "es-ES,es;q=0.9,en;q=0.5"}
 
@@ -74,8 +75,8 @@ def test_refusals_of_the_gate_in_spanish(
     assert form.json()["detail"][0]["msg"].startswith("envía JSON")
 
 
-def test_not_ready_in_spanish(client_factory: ClientFactory, formulario: dict[str, Any]) -> None:
-    client = client_factory()  # the lifespan has not run: no model
+def test_not_ready_in_spanish(tiny_bundle: Path, formulario: dict[str, Any]) -> None:
+    client = make_client(tiny_bundle)  # the lifespan has not run: no model
     answer = client.post("/predecir", json=formulario, headers=ES)
 
     assert answer.status_code == 503
