@@ -66,6 +66,11 @@ class Settings(BaseSettings):
         "header: 'sha256:<hex digest>' entries (python -m app.keys KEY prints one), or plain "
         "keys (accepted with a warning). A JSON list or a comma-separated list.",
     )
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Origins a browser front end may call from (e.g. "
+        "'https://tasador.example'; '*' for any). None by default: no CORS headers.",
+    )
     open_routes: Annotated[tuple[Literal["/modelo", "/metrics"], ...], NoDecode] = Field(
         default=(),
         description="Routes that stay open when keys are set (by default /modelo and "
@@ -91,7 +96,7 @@ class Settings(BaseSettings):
         """DEBUG, Debug and debug are the same level (and engine names likewise)."""
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("api_keys", "open_routes", mode="before")
+    @field_validator("api_keys", "open_routes", "cors_origins", mode="before")
     @classmethod
     def _list(cls, value: Any) -> Any:
         """A JSON list, or the comma-separated list an environment variable is easier as."""

@@ -11,6 +11,8 @@ from functools import cache
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Security, params
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
@@ -95,12 +97,23 @@ def create_app(settings: Settings | None = None, bundle: Bundle | None = None) -
     if settings.fast_path:
         app.add_middleware(FastTransport, settings=settings)
     app.add_middleware(RequestGate, settings=settings)
+    if settings.cors_origins:
+        # Outside the gate: a browser's preflight carries no API key.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "HEAD", "POST"],
+            allow_headers=["content-type", "x-api-key", "accept-language"],
+            expose_headers=["retry-after"],
+            max_age=600,
+        )
     app.add_middleware(
         InstrumentsMiddleware,
         instruments=app.state.instruments,
         paths={path for _, path in ROUTE_ACCESS},
     )
     install_error_handlers(app)
+    app.add_api_route("/", _to_the_docs, include_in_schema=False)
     for router in (prediction.router, evaluation.router, model.router, monitoring.router,
                    status.router):  # fmt: skip
         app.include_router(
@@ -109,6 +122,11 @@ def create_app(settings: Settings | None = None, bundle: Bundle | None = None) -
             max_body_size=settings.max_body_bytes,
         )
     return app
+
+
+async def _to_the_docs() -> RedirectResponse:
+    """The root is the interactive documentation (a relative Location: no Host in it)."""
+    return RedirectResponse("/docs", status_code=307)
 
 
 def _documented_key(router: APIRouter, settings: Settings) -> list[params.Depends]:

@@ -22,18 +22,59 @@ from app.i18n import Language, negotiate, problem_message
 from app.monitoring import CLIENT_CLOSED
 from app.schemas.errores import Errores
 
+
+def _documented(description: str, *problems: dict[str, Any]) -> dict[str, Any]:
+    """A documented error answer, with an example of each of its problems."""
+    examples = {
+        problem["type"]: {"summary": problem["type"], "value": {"detail": [problem]}}
+        for problem in problems
+    }
+    return {
+        "model": Errores,
+        "description": description,
+        "content": {"application/json": {"examples": examples}},
+    }
+
+
+_KEY_LOC = ["header", "X-API-Key"]
 # Documented answers of routes that take a body (see the OpenAPI document).
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Errores, "description": "Missing or unknown API key (when keys are set)."},
-    413: {"model": Errores, "description": "Body larger than the configured limit."},
-    415: {"model": Errores, "description": "Body not sent as JSON (application/json)."},
-    422: {"model": Errores, "description": "Invalid body: each problem names its field."},
-    503: {
-        "model": Errores,
-        "description": "The model is not loaded yet, or the service is busy with large "
-        "bodies: try again after Retry-After seconds.",
-    },
-}
+    401: _documented(
+        "No API key (when keys are set).",
+        {"loc": _KEY_LOC, "msg": "this route needs an API key in the X-API-Key header",
+         "type": "api_key_missing"},
+    ),
+    403: _documented(
+        "An API key that is not one of the service's.",
+        {"loc": _KEY_LOC, "msg": "the API key in the X-API-Key header is not one of this "
+         "service's", "type": "api_key_unknown"},
+    ),
+    413: _documented(
+        "Body larger than the configured limit.",
+        {"loc": ["body"], "msg": "Request body is larger than the limit of 4194304 bytes",
+         "type": "body_too_large", "ctx": {"limit": 4194304}},
+    ),
+    415: _documented(
+        "Body not sent as plain JSON.",
+        {"loc": ["header", "Content-Type"], "msg": "send JSON: Content-Type: application/json "
+         "(this request has Content-Type text/plain)", "type": "unsupported_media_type",
+         "ctx": {"sent": "text/plain"}},
+    ),
+    422: _documented(
+        "Invalid body: each problem names its field.",
+        {"loc": ["body", "condicion"], "msg": "Input should be 'A reformar', 'Reformado', "
+         "'A estrenar' or 'En buen estado'", "type": "enum", "input": "Nuevo"},
+        {"loc": ["body", "superficie_util"], "msg": "superficie_util (120.0) cannot exceed "
+         "superficie_construida (95.0)", "type": "superficie_util_too_large", "input": 120.0},
+    ),
+    503: _documented(
+        "The model is not loaded yet, or the service is busy with large bodies: try again "
+        "after Retry-After seconds.",
+        {"loc": [], "msg": "the model is not loaded yet", "type": "not_ready"},
+        {"loc": [], "msg": "busy with 16777216 bytes of requests; try again in a moment",
+         "type": "busy", "ctx": {"in_flight": 16777216}},
+    ),
+}  # fmt: skip
 MAX_ECHO_CHARS = 200
 MAX_LOC_CHARS = 64  # a field name sent back in loc, at most (an unknown key can be huge)
 

@@ -243,3 +243,51 @@ def test_true_prices_are_bounded(client: Any, formulario: dict[str, Any], precio
     error = first_error(client.post("/evaluar", json={"muestras": muestras}))
 
     assert error["loc"] == ["body", "muestras", 1, "precio"]
+
+
+def test_a_browser_front_end_on_an_allowed_origin_may_call(
+    client_factory: ClientFactory, formulario: dict[str, Any]
+) -> None:
+    origin = "https://tasador.example"
+    with client_factory(api_keys=[KEY], cors_origins=origin) as client:
+        preflight = client.options(
+            "/predecir",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type, x-api-key",
+            },
+        )
+        answer = client.post(
+            "/predecir", json=formulario, headers={"Origin": origin, "X-API-Key": KEY}
+        )
+        stranger = client.options(
+            "/predecir",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+
+    # The preflight carries no key and is still answered; the call itself needs one.
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == origin
+    assert "x-api-key" in preflight.headers["access-control-allow-headers"].lower()
+    assert answer.status_code == 200
+    assert answer.headers["access-control-allow-origin"] == origin
+    assert stranger.status_code == 400
+    assert "access-control-allow-origin" not in stranger.headers
+
+
+def test_without_cors_origins_no_cors_headers_are_sent(
+    client: Any, formulario: dict[str, Any]
+) -> None:
+    answer = client.post("/predecir", json=formulario, headers={"Origin": "https://a.example"})
+
+    assert answer.status_code == 200
+    assert not any(name.startswith("access-control-") for name in answer.headers)
+
+
+def test_cors_origins_are_read_from_a_comma_separated_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TASADOR_CORS_ORIGINS", "https://a.example, https://b.example")
+
+    assert Settings().cors_origins == ("https://a.example", "https://b.example")

@@ -6,6 +6,7 @@ import pytest
 from fastapi import FastAPI, Query
 from fastapi.testclient import TestClient
 
+from app.schemas.errores import Errores
 from app.schemas.evaluacion import Evaluacion, PeticionEvaluacion
 from app.schemas.formulario import Formulario
 from app.schemas.prediccion import (
@@ -16,6 +17,7 @@ from app.schemas.prediccion import (
     PrediccionLote,
     PrediccionLoteDetalle,
 )
+from tests.helpers import ClientFactory
 
 
 def _reference_spec() -> dict[str, Any]:
@@ -65,3 +67,46 @@ def test_swagger_example_is_accepted(client: TestClient) -> None:
     ):
         example = spec["components"]["schemas"][model]["examples"][0]
         assert client.post(path, json=example).status_code == 200, path
+
+
+def test_documented_errors_are_the_ones_sent(
+    client_factory: ClientFactory, formulario: dict[str, Any]
+) -> None:
+    """Each status a body route documents has examples of its own, in the error shape, and
+    the examples are what the service really answers."""
+    with client_factory(api_keys=["k"], max_body_bytes=4194304) as client:
+        responses = client.get("/openapi.json").json()["paths"]["/predecir"]["post"]["responses"]
+        sent = {
+            "api_key_missing": client.post("/predecir", json=formulario),
+            "api_key_unknown": client.post(
+                "/predecir", json=formulario, headers={"X-API-Key": "nope"}
+            ),
+            "unsupported_media_type": client.post(
+                "/predecir",
+                content=b"{}",
+                headers={"X-API-Key": "k", "Content-Type": "text/plain"},
+            ),
+            "body_too_large": client.post(
+                "/predecir",
+                content=b" " * 4194305,
+                headers={"X-API-Key": "k", "Content-Type": "application/json"},
+            ),
+            "enum": client.post(
+                "/predecir", json={**formulario, "condicion": "Nuevo"}, headers={"X-API-Key": "k"}
+            ),
+        }
+
+    seen: set[str] = set()
+    for status in ("401", "403", "413", "415", "422", "503"):
+        examples = responses[status]["content"]["application/json"]["examples"]
+        assert examples, status
+        for name, example in examples.items():
+            problem = Errores.model_validate(example["value"]).detail[0]
+            assert problem.type == name
+            assert name not in seen
+            seen.add(name)
+            if name in sent:
+                answer = sent[name]
+                assert str(answer.status_code) == status, name
+                assert answer.json()["detail"][0]["type"] == name
+                assert answer.json()["detail"][0]["msg"] == problem.msg

@@ -81,3 +81,11 @@ def test_formulario_example_has_every_field() -> None:
 
     assert list(example) == [f.alias or name for name, f in schemas.Formulario.model_fields.items()]
     assert schemas.Formulario.model_validate(example)
+
+
+def test_the_root_leads_to_the_interactive_documentation(client: TestClient) -> None:
+    answer = client.get("/", follow_redirects=False)
+
+    assert answer.status_code == 307
+    assert answer.headers["location"] == "/docs"
+    assert "Swagger" in client.get("/").text
