@@ -96,6 +96,43 @@ def test_missing_column_is_one_line_and_exit_2(
     assert not (tmp_path / "b").exists()
 
 
+def _header_twice(columns: list[str], names: dict[str, str]) -> str:
+    """A CSV text whose header adds ``names`` (spelling → value column) after ``columns``."""
+    rows = _rows(30)
+    lines = [",".join([*columns, *names])]
+    for row in rows:
+        values = [row[c] for c in columns] + [row[v] for v in names.values()]
+        lines.append(",".join(str(v) for v in values))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        pytest.param({"precio": "precio"}, "precio (columns 12 and 13)", id="same-name"),
+        pytest.param({"banos": "baños"}, "baños (columns 4 and 13 as banos)", id="banos"),
+        pytest.param(
+            {" garaje ": "garaje", "habitaciones": "habitaciones"},
+            "habitaciones (columns 5 and 14); garaje (columns 10 and 13)",
+            id="two-columns",
+        ),
+    ],
+)
+def test_a_column_given_twice_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: dict[str, str], message: str
+) -> None:
+    data = tmp_path / "casas.csv"
+    data.write_text(_header_twice(required_columns(), extra), encoding="utf-8")
+
+    code = main(["train", "--data", str(data), "--out", str(tmp_path / "b")])
+
+    assert code == 2
+    assert _error_lines(capsys) == [
+        f"tasador train: {data} has the same column more than once: {message}"
+    ]
+    assert not (tmp_path / "b").exists()
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
