@@ -1,17 +1,16 @@
 """Fits the forest and writes the model bundle, atomically.
 
 The bundle is written into a temporary folder beside the target, loaded back through the
-same checks the service runs at start-up, and only then renamed into place: a crash or a
-failed check never leaves a half-written bundle where the service looks for one.
+same checks the service runs at start-up, and only then swapped into place in one step
+(``app.training.swap``): a kill at any instant or a failed check never leaves a missing or
+half-written bundle where the service looks for one.
 """
 
 import hashlib
 import io
 import json
 import os
-import shutil
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -34,6 +33,7 @@ from app.features import FeatureBuilder, default_encodings
 from app.schemas.formulario import Formulario
 from app.schemas.manifest import FeatureRange, Manifest, Reference, TrainingData
 from app.service.scoring import score
+from app.training import swap
 from app.training.calibration import Homes, calibrate
 from app.training.compile import forest_to_leaf_onnx, forest_to_onnx, leaf_contributions
 from app.training.dataset import Dataset, DatasetError
@@ -163,28 +163,16 @@ def train(
         json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
     ).encode()
     say("Writing the bundle…")
-    _write_verified(files, out_dir)
+    swap.write_verified(files, out_dir, _check_staged, say)
     size_mb = len(files[MODEL_FILE]) / 1e6
     say(f"Bundle {manifest.version} written to {out_dir} (model.pkl {size_mb:.1f} MB).")
     return manifest
 
 
-def _write_verified(files: dict[str, bytes], out_dir: Path) -> None:
-    """Write the bundle into a temporary folder beside ``out_dir``, check it as the service
-    will, and only then put it in place."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; the service may run as another user
-    try:
-        for name, data in files.items():
-            (staging / name).write_bytes(data)
-        # The service's own checks, before the bundle goes live.
-        if load_bundle(staging).engine.name != ONNX:
-            raise OutputError("the compiled ONNX forest does not reproduce scikit-learn")
-        _swap_into_place(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+def _check_staged(staging: Path) -> None:
+    """The service's own checks, before the bundle goes live."""
+    if load_bundle(staging).engine.name != ONNX:
+        raise OutputError("the compiled ONNX forest does not reproduce scikit-learn")
 
 
 def _references(
@@ -325,19 +313,3 @@ def _check_replaceable(out_dir: Path) -> None:
         raise OutputError(
             f"{out_dir} is not empty and holds no {MANIFEST_FILE}; refusing to replace it"
         )
-
-
-def _swap_into_place(staging: Path, out_dir: Path) -> None:
-    """Put the verified bundle at ``out_dir``; the old one is removed only afterwards."""
-    if not out_dir.exists():
-        staging.rename(out_dir)
-        return
-    retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-    retired.rmdir()
-    out_dir.rename(retired)
-    try:
-        staging.rename(out_dir)
-    except BaseException:
-        retired.rename(out_dir)  # put the previous bundle back
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
