@@ -23,8 +23,16 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
-from app.bundle import CHECK_FILE, ENCODINGS_FILE, MANIFEST_FILE, MODEL_FILE, ONNX_FILE
+from app.bundle import (
+    CHECK_FILE,
+    ENCODINGS_FILE,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    ONNX_FILE,
+    SIGNATURE_FILE,
+)
 from app.bundle.loader import load_bundle
+from app.bundle.signing import Signer
 from app.bundle.versions import current_versions
 from app.engines.onnx import NAME as ONNX
 from app.engines.sklearn import SklearnEngine
@@ -86,9 +94,10 @@ def train(
     *,
     say: Say = _stderr,
     progress: bool = True,
+    signer: Signer | None = None,
 ) -> Manifest:
-    """Fit a forest on ``dataset``, calibrate its valuation, write and verify the bundle,
-    and move it to ``out_dir``."""
+    """Fit a forest on ``dataset``, calibrate its valuation, write and verify the bundle
+    (signed by ``signer``, when given), and move it to ``out_dir``."""
     if len(dataset) < MIN_ROWS:
         raise DatasetError(f"{len(dataset)} usable rows; training needs at least {MIN_ROWS}")
     _check_replaceable(out_dir)
@@ -162,16 +171,21 @@ def train(
     files[MANIFEST_FILE] = (
         json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
     ).encode()
+    trusted: tuple[str, ...] = ()
+    if signer is not None:
+        files[SIGNATURE_FILE] = signer.sign(files[MANIFEST_FILE])
+        trusted = (signer.public.text,)  # the staged bundle must pass with this key alone
     say("Writing the bundle…")
-    swap.write_verified(files, out_dir, _check_staged, say)
+    swap.write_verified(files, out_dir, lambda staging: _check_staged(staging, trusted), say)
     size_mb = len(files[MODEL_FILE]) / 1e6
-    say(f"Bundle {manifest.version} written to {out_dir} (model.pkl {size_mb:.1f} MB).")
+    signed = f", signed by key {signer.public.key_id}" if signer else ""
+    say(f"Bundle {manifest.version} written to {out_dir} (model.pkl {size_mb:.1f} MB{signed}).")
     return manifest
 
 
-def _check_staged(staging: Path) -> None:
+def _check_staged(staging: Path, trusted: tuple[str, ...]) -> None:
     """The service's own checks, before the bundle goes live."""
-    if load_bundle(staging).engine.name != ONNX:
+    if load_bundle(staging, "auto", trusted).engine.name != ONNX:
         raise OutputError("the compiled ONNX forest does not reproduce scikit-learn")
 
 
