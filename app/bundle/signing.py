@@ -246,6 +246,7 @@ def new_key_pair(path: Path, passphrase: str | None = None) -> PublicKey:
     )
     public = PublicKey(key.public_key().public_bytes_raw())
     try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(private)

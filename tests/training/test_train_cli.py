@@ -246,7 +246,6 @@ def test_train_signs_with_a_key_made_by_tasador_claves(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     private, out = tmp_path / "claves" / "firma", tmp_path / "models"
-    private.parent.mkdir()
 
     assert main(["claves", str(private)]) == 0
     printed = capsys.readouterr().out
