@@ -9,6 +9,9 @@ from app.schemas.base import RequestModel
 from app.schemas.formulario import FORMULARIO_EJEMPLO, Formulario, Number
 from app.schemas.prediccion import EJEMPLO_MODELO
 
+# Any true price a home in Madrid could have; the metrics of such prices are always finite.
+PRECIO_MIN, PRECIO_MAX = 1_000.0, 1_000_000_000.0
+
 
 class Muestra(Formulario):
     """A home with its true asking price, for evaluation."""
@@ -17,7 +20,9 @@ class Muestra(Formulario):
         json_schema_extra={"examples": [{**FORMULARIO_EJEMPLO, "precio": 398_000.0}]}
     )
 
-    precio: Number = Field(gt=0, description="True asking price in EUR.")
+    precio: Number = Field(
+        ge=PRECIO_MIN, le=PRECIO_MAX, description="True asking price in EUR (1,000 to 10⁹)."
+    )
 
 
 class PeticionEvaluacion(RequestModel):
