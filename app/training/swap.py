@@ -61,7 +61,7 @@ def swap_into_place(staging: Path, out_dir: Path, say: Say) -> None:
         staging.rename(out_dir)
     elif not exchange(staging, out_dir):
         say(
-            "note: this system cannot exchange two folders in one step (renameat2 "
+            "Note: this system cannot exchange two folders in one step (renameat2 "
             f"RENAME_EXCHANGE); {out_dir} was replaced with two renames"
         )
         retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
