@@ -27,17 +27,22 @@ from app.reload import reload_on_sighup
 
 log = logging.getLogger("tasador")
 
-SUMMARY = "Tasación de viviendas en Madrid: precio estimado a partir de sus características."
+SUMMARY = "Appraisal of homes in Madrid: an asking price a person can judge."
 DESCRIPTION = """
 Estimates the asking price of a home in Madrid from its features, with a RandomForest
-trained by `tasador train`. The model bundle is verified (hashes, library versions,
-reference predictions) before it is served.
+trained by `tasador train`, and says how far to trust it: a calibrated range, the area's
+€/m², warnings when the home is unlike the training data, and (`?explicar=true`) what
+drives the price. The model bundle is verified (hashes, library versions, reference
+answers) before it is served.
 
-* `POST /predecir`: one home → its price. `POST /predecir/lote`: many homes in one call.
-* `POST /evaluar`: labelled homes → RMSE, MAE, R², MAPE beside the hold-out metrics.
+* `POST /predecir`: one home → its appraisal. `POST /predecir/lote`: many homes in one call.
+* `POST /evaluar`: homes with their true price → RMSE, MAE, R², MAPE and the range's
+  coverage, beside the hold-out figures.
 * `GET /modelo`: the manifest of the model being served.
 
-Every bad request gets a 4xx JSON error naming the field and the problem.
+Names are Spanish, as the users speak; prose is English, and error messages are Spanish
+for a request with `Accept-Language: es`. Every bad request gets a 4xx JSON error naming
+the field and the problem.
 """
 
 

@@ -3,7 +3,7 @@ with the manifest."""
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from app.schemas.base import RequestModel
 from app.schemas.formulario import FORMULARIO_EJEMPLO, Formulario, Number
@@ -77,17 +77,17 @@ class Evaluacion(Metricas):
                     "mae": 38_990.0,
                     "r2": 0.91,
                     "mape": 0.12,
-                    "n": 2,
+                    "filas": 2,
                     "cobertura": 1.0,
                     "anchura_relativa": 0.58,
-                    "holdout": METRICAS_EJEMPLO,
+                    "validacion": METRICAS_EJEMPLO,
                     "modelo": EJEMPLO_MODELO,
                 }
             ]
         }
     )
 
-    n: int = Field(description="Rows scored.")
+    filas: int = Field(description="Rows scored.")
     cobertura: float | None = Field(
         default=None,
         description="Share of true prices inside their interval (null: the model has none).",
@@ -95,5 +95,23 @@ class Evaluacion(Metricas):
     anchura_relativa: float | None = Field(
         default=None, description="Mean of (upper - lower) / true price, over the rows sent."
     )
-    holdout: Metricas = Field(description="The model's hold-out metrics from training.")
+    validacion: Metricas = Field(description="The model's hold-out metrics from training.")
     modelo: str
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The same as filas: its former name, kept for the clients that read it.",
+        json_schema_extra={"deprecated": True},
+    )
+    @property
+    def n(self) -> int:
+        """``filas``, under its former name."""
+        return self.filas
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The same as validacion: its former name, kept for the clients that read it.",
+        json_schema_extra={"deprecated": True},
+    )
+    @property
+    def holdout(self) -> Metricas:
+        """``validacion``, under its former name."""
+        return self.validacion

@@ -3,13 +3,27 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from app.schemas.base import RequestModel
 from app.schemas.formulario import FORMULARIO_EJEMPLO, Formulario
 
-EJEMPLO_TIMESTAMP = "2026-11-23T09:30:00.123456Z"
+EJEMPLO_FECHA = "2026-11-23T09:30:00.123456Z"
 EJEMPLO_MODELO = "rf-2b5fe44d0743"
+
+
+class ConFecha(BaseModel):
+    """An answer made at ``fecha``; ``timestamp``, its former name, is sent too."""
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The same as fecha: its former name, kept for the clients that read it.",
+        json_schema_extra={"deprecated": True},
+    )
+    @property
+    def timestamp(self) -> datetime:
+        """``fecha``, under its former name."""
+        fecha: datetime = getattr(self, "fecha")  # noqa: B009 - every subclass has it
+        return fecha
 
 
 class Intervalo(BaseModel):
@@ -94,7 +108,7 @@ class Contribucion(BaseModel):
 
 PREDICCION_EJEMPLO: dict[str, Any] = {
     "precio": 470_526.32,
-    "timestamp": EJEMPLO_TIMESTAMP,
+    "fecha": EJEMPLO_FECHA,
     "modelo": EJEMPLO_MODELO,
     "intervalo": {"inferior": 353_300.0, "superior": 598_100.0, "nivel": 0.8},
     "precio_m2": 4_952.91,
@@ -103,7 +117,7 @@ PREDICCION_EJEMPLO: dict[str, Any] = {
 }
 
 
-class Prediccion(BaseModel):
+class Prediccion(ConFecha):
     """The appraisal of one home: the price, its range, the area, and any warnings; with
     ``?explicar=true`` also what drives it (``base`` + ``contribuciones`` = ``precio``)."""
 
@@ -124,7 +138,7 @@ class Prediccion(BaseModel):
     )
 
     precio: float = Field(description="Estimated asking price in EUR.", examples=[412_500.0])
-    timestamp: datetime = Field(description="When the prediction was made (UTC).")
+    fecha: datetime = Field(description="When the prediction was made (UTC).")
     modelo: str = Field(description="Version of the model bundle that answered.")
     intervalo: Intervalo | None = Field(
         default=None, description="Calibrated range; null for a bundle trained without one."
@@ -185,7 +199,7 @@ class ParametrosLote(BaseModel):
     )
 
 
-class PrediccionLote(BaseModel):
+class PrediccionLote(ConFecha):
     """One price per home of the batch, in the order they were sent."""
 
     model_config = ConfigDict(
@@ -193,7 +207,7 @@ class PrediccionLote(BaseModel):
             "examples": [
                 {
                     "precios": [470_526.32, 312_004.5],
-                    "timestamp": EJEMPLO_TIMESTAMP,
+                    "fecha": EJEMPLO_FECHA,
                     "modelo": EJEMPLO_MODELO,
                 }
             ]
@@ -201,11 +215,11 @@ class PrediccionLote(BaseModel):
     )
 
     precios: list[float]
-    timestamp: datetime
+    fecha: datetime
     modelo: str
 
 
-class PrediccionLoteDetalle(BaseModel):
+class PrediccionLoteDetalle(ConFecha):
     """With ``?detalle=true``: the full appraisal of each home, in the order sent."""
 
     model_config = ConfigDict(
@@ -213,7 +227,7 @@ class PrediccionLoteDetalle(BaseModel):
             "examples": [
                 {
                     "resultados": [PREDICCION_EJEMPLO],
-                    "timestamp": EJEMPLO_TIMESTAMP,
+                    "fecha": EJEMPLO_FECHA,
                     "modelo": EJEMPLO_MODELO,
                 }
             ]
@@ -221,5 +235,5 @@ class PrediccionLoteDetalle(BaseModel):
     )
 
     resultados: list[Prediccion]
-    timestamp: datetime
+    fecha: datetime
     modelo: str

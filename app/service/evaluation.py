@@ -24,9 +24,9 @@ def evaluate(bundle: Bundle, peticion: PeticionEvaluacion, max_rows: int) -> Eva
         anchura = float(np.mean((upper - lower) / y_true))
     return Evaluacion(
         **score(y_true, y_pred).model_dump(),
-        n=len(muestras),
+        filas=len(muestras),
         cobertura=cobertura,
         anchura_relativa=anchura,
-        holdout=bundle.manifest.metrics,
+        validacion=bundle.manifest.metrics,
         modelo=bundle.version,
     )

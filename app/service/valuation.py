@@ -45,16 +45,14 @@ def appraise_batch(
     precios = bundle.engine.predict(x)
     now = datetime.now(UTC)
     if not detail:
-        return PrediccionLote(
-            precios=precios.round(2).tolist(), timestamp=now, modelo=bundle.version
-        )
+        return PrediccionLote(precios=precios.round(2).tolist(), fecha=now, modelo=bundle.version)
     explanation = _explain(bundle, x) if options.explain else None
     resultados = [
         _appraisal(bundle, home, float(precio), options.language, explanation, i, now)
         for i, (home, precio) in enumerate(zip(homes, precios, strict=True))
     ]
     return PrediccionLoteDetalle.model_construct(
-        resultados=resultados, timestamp=now, modelo=bundle.version
+        resultados=resultados, fecha=now, modelo=bundle.version
     )
 
 
@@ -125,7 +123,7 @@ def _appraisal(
     reach = parts.zones.reach_km if parts.zones is not None else 0.0
     answer: dict[str, Any] = {
         "precio": round(precio, 2),
-        "timestamp": now or datetime.now(UTC),
+        "fecha": now or datetime.now(UTC),
         "modelo": bundle.version,
         "intervalo": intervalo,
         "precio_m2": round(precio_m2, 2),

@@ -20,16 +20,18 @@ def test_predecir_returns_the_models_price(
     body = response.json()
     assert set(body) == {
         "precio",
-        "timestamp",
+        "fecha",
         "modelo",
         "intervalo",
         "precio_m2",
         "zona",
         "advertencias",
+        "timestamp",  # fecha's former name, still sent
     }
     assert body["precio"] == pytest.approx(sklearn_prices(tiny_bundle, [formulario])[0], abs=0.01)
     assert body["modelo"] == client.get("/modelo").json()["version"]
-    assert body["timestamp"].endswith("Z") or "+00:00" in body["timestamp"]
+    assert body["fecha"].endswith("Z") or "+00:00" in body["fecha"]
+    assert body["timestamp"] == body["fecha"]
 
 
 def test_banos_is_accepted_for_baños(client: TestClient, formulario: dict[str, Any]) -> None:

@@ -8,13 +8,23 @@ from pydantic import BaseModel
 
 from app import schemas
 from app.schemas import manifest, prediccion
+from tests.helpers import make_client
 
 
 def test_health_and_ready(client: TestClient) -> None:
-    assert client.get("/health").json() == {"status": "ok", "modelo": None}
+    version = client.get("/modelo").json()["version"]
+
+    assert client.get("/health").json() == {"estado": "ok", "modelo": version, "status": "ok"}
     ready = client.get("/ready")
     assert ready.status_code == 200
-    assert ready.json()["status"] == "ready"
+    assert ready.json() == {"estado": "ready", "modelo": version, "status": "ready"}
+
+
+def test_before_the_model_is_loaded_health_names_no_model(tiny_bundle: Path) -> None:
+    client = make_client(tiny_bundle)  # the lifespan has not run
+
+    assert client.get("/health").json() == {"estado": "ok", "status": "ok"}
+    assert client.get("/ready").json() == {"estado": "loading", "status": "loading"}
 
 
 def test_modelo_is_the_manifest_and_the_engine(client: TestClient, tiny_bundle: Path) -> None:

@@ -143,7 +143,7 @@ def _seen(response: Any) -> tuple[int, dict[str, str], Any]:
 def _timeless(value: Any) -> Any:
     """``value`` without its time stamps, at any depth."""
     if isinstance(value, dict):
-        return {k: _timeless(v) for k, v in value.items() if k != "timestamp"}
+        return {k: _timeless(v) for k, v in value.items() if k not in ("fecha", "timestamp")}
     if isinstance(value, list):
         return [_timeless(v) for v in value]
     return value

@@ -218,7 +218,7 @@ def test_explanations_only_when_asked(embedded: TestClient, formulario: dict[str
     assert "base" not in plain
     assert "contribuciones" not in plain
     assert "contribuciones" not in lote["resultados"][0]
-    assert set(lean) == {"precios", "timestamp", "modelo"}  # explanations need detalle
+    assert set(lean) == {"precios", "fecha", "timestamp", "modelo"}  # explanations need detalle
 
 
 @pytest.mark.parametrize(

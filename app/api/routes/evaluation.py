@@ -11,7 +11,12 @@ from app.schemas.evaluacion import Evaluacion, PeticionEvaluacion
 router = APIRouter(tags=["evaluación"], route_class=JsonBodyRoute)
 
 
-@router.post(EVALUAR.path, response_model=Evaluacion, responses=BODY_ERRORS)
+@router.post(
+    EVALUAR.path,
+    summary="Score the model on homes whose price is known",
+    response_model=Evaluacion,
+    responses=BODY_ERRORS,
+)
 def evaluar(peticion: PeticionEvaluacion, context: ContextDep) -> Response:
     """RMSE, MAE, R², MAPE and the interval's coverage on the rows sent, beside the
     model's hold-out metrics."""

@@ -8,7 +8,7 @@ from app.schemas.estado import Modelo
 router = APIRouter(tags=["estado"])
 
 
-@router.get("/modelo")
+@router.get("/modelo", summary="The model served")
 async def get_modelo(bundle: BundleDep) -> Modelo:
     """The manifest of the bundle being served: version, features, metrics, data."""
     return Modelo(**bundle.manifest.model_dump(), engine=bundle.engine.name)

@@ -9,7 +9,7 @@ from app.monitoring import Instruments
 router = APIRouter(tags=["estado"])
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def get_metrics(request: Request) -> Response:
     """Prometheus metrics of this process."""
     instruments: Instruments = request.app.state.instruments

@@ -21,7 +21,9 @@ from app.schemas.prediccion import (
 router = APIRouter(tags=["predicción"], route_class=JsonBodyRoute)
 
 
-@router.post(PREDECIR.path, response_model=Prediccion, responses=BODY_ERRORS)
+@router.post(
+    PREDECIR.path, summary="Appraise one home", response_model=Prediccion, responses=BODY_ERRORS
+)
 async def predecir(
     formulario: Formulario,
     params: Annotated[ParametrosPrediccion, Query()],
@@ -34,6 +36,7 @@ async def predecir(
 
 @router.post(
     PREDECIR_LOTE.path,
+    summary="Appraise many homes",
     response_model=PrediccionLote | PrediccionLoteDetalle,
     responses=BODY_ERRORS,
 )
