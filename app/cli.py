@@ -23,13 +23,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from app.config import (
-    EMBEDDED_MODEL_DIR,
-    ENV_PREFIX,
-    PlatformVariables,
-    Settings,
-    get_settings,
-)
+from app.config import EMBEDDED_MODEL_DIR, ENV_PREFIX, Settings, describe, get_settings
+from app.i18n import from_environment, message
 
 EXIT_USAGE = 2
 GRACEFUL_SHUTDOWN_S = 30  # in-flight requests get this long to finish after SIGTERM
@@ -83,7 +78,7 @@ class KeysCommand(BaseModel):
 
 
 class Tasador(BaseSettings):
-    """Madrid house-price model: train it, serve it."""
+    """Madrid house-price model: train it, serve it (tasador --version: its version)."""
 
     model_config = SettingsConfigDict(
         cli_prog_name="tasador", cli_kebab_case=True, cli_implicit_flags=True
@@ -101,12 +96,15 @@ class Tasador(BaseSettings):
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script: the command's exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args in (["--version"], ["-V"]):
+        print(f"tasador {_version()}")
+        return 0
     try:
         CliApp.run(Tasador, cli_args=args)
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else EXIT_USAGE
     except ValidationError as exc:
-        print(f"tasador: invalid setting {_where(exc, args)}", file=sys.stderr)
+        print(f"tasador: {describe(exc, args)}", file=sys.stderr)
         return EXIT_USAGE
     except SettingsError as exc:
         print(f"tasador: invalid setting: {exc}", file=sys.stderr)
@@ -114,18 +112,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _where(exc: ValidationError, args: list[str]) -> str:
-    """The first error, named after the flag or variable the user set."""
-    first = exc.errors()[0]
-    loc = [str(part) for part in first["loc"]]
-    field = loc[1] if len(loc) > 1 else loc[0]
-    flag = "--" + field.replace("_", "-")
-    if any(arg == flag or arg.startswith(flag + "=") for arg in args):
-        name = flag
-    else:
-        candidates = [ENV_PREFIX + field.upper(), PlatformVariables.NAMES.get(field, "")]
-        name = next((v for v in candidates if v and v in os.environ), flag)
-    return f"{name}: {first['msg']}"
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tasador")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown"
 
 
 def serve(settings: Settings) -> int:
@@ -142,7 +135,8 @@ def serve(settings: Settings) -> int:
     try:
         bundle = load_bundle(settings.model_dir, settings.engine, settings.trusted_keys)
     except BundleError as exc:
-        print(f"tasador: cannot start: {exc}", file=sys.stderr)
+        why = message("cannot_start", from_environment(), why=exc)
+        print(f"tasador: {why}", file=sys.stderr)
         return EXIT_USAGE
     _raise_open_file_limit()
     # uvicorn's workers, and the protocol in each, read the settings from the

@@ -6,16 +6,18 @@ a flag (``--max-batch-rows``), and a flag overrides its variable.
 
 import json
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from app.bundle.signing import public_key
 from app.engines import EngineChoice
+from app.i18n import from_environment, message, problem_message
 
 # The bundle that ships with the repository, beside the ``app`` package.
 EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -92,6 +94,12 @@ class Settings(BaseSettings):
         default="info", description="Log level; warning also silences the access log."
     )
 
+    @field_validator("log_level", "engine", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        """DEBUG, Debug and debug are the same level (and engine names likewise)."""
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("api_keys", "open_routes", "trusted_keys", mode="before")
     @classmethod
     def _list(cls, value: Any) -> Any:
@@ -167,7 +175,33 @@ class PlatformVariables(PydanticBaseSettingsSource):
         return values
 
 
+class SettingsProblemError(ValueError):
+    """A setting cannot be used; the message is one line naming the variable."""
+
+
 @lru_cache
 def get_settings() -> Settings:
-    """The process's settings, read once from the environment."""
-    return Settings()
+    """The process's settings, read once from the environment; a bad value is one
+    ``SettingsProblemError`` line naming its variable (this is what ``uvicorn --factory
+    app.main:create_app`` reads; ``tasador serve`` names flags too)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsProblemError(describe(exc)) from None
+
+
+def describe(exc: ValidationError, flags: Sequence[str] = ()) -> str:
+    """The first problem of ``exc`` in one line, named after the flag (among ``flags``,
+    the command line) or the variable the value came from."""
+    first = exc.errors(include_url=False)[0]
+    loc = [str(part) for part in first["loc"]]
+    field = next((part for part in reversed(loc) if part in Settings.model_fields), loc[-1])
+    flag = "--" + field.replace("_", "-")
+    if any(arg == flag or arg.startswith(flag + "=") for arg in flags):
+        name = flag
+    else:
+        candidates = [ENV_PREFIX + field.upper(), PlatformVariables.NAMES.get(field, "")]
+        name = next((v for v in candidates if v and v in os.environ), flag)
+    language = from_environment()
+    problem = problem_message(dict(first), language)
+    return message("invalid_setting", language, name=name, msg=problem)

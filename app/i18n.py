@@ -29,6 +29,11 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "es": "{etiqueta}: {valor} es {sentido} que en cualquier vivienda de entrenamiento "
         "({minimo} a {maximo}): el precio es menos fiable.",
     },
+    "invalid_setting": {
+        "en": "invalid setting {name}: {msg}",
+        "es": "ajuste no válido {name}: {msg}",
+    },
+    "cannot_start": {"en": "cannot start: {why}", "es": "no puede arrancar: {why}"},
     "lower": {"en": "lower", "es": "menor"},
     "higher": {"en": "higher", "es": "mayor"},
     "m2_por_habitacion": {"en": "built m² per bedroom", "es": "m² construidos por habitación"},
@@ -122,6 +127,19 @@ def negotiate(accept_language: str | None) -> Language:
         elif primary == "*" and weight > best[0]:
             best = (weight, DEFAULT)
     return best[1]
+
+
+def from_environment() -> Language:
+    """The language of a terminal: the first of LC_ALL, LC_MESSAGES and LANG that is set
+    (``es_ES.UTF-8`` is Spanish)."""
+    import os
+
+    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(variable)
+        if value:
+            primary = value.split(".")[0].split("_")[0].lower()
+            return "es" if primary == "es" else DEFAULT
+    return DEFAULT
 
 
 def message(key: str, language: Language, **values: object) -> str:

@@ -21,7 +21,7 @@ from app.api.errors import install_error_handlers
 from app.api.fast import FastTransport
 from app.api.routes import evaluation, model, monitoring, prediction, status
 from app.bundle.loader import Bundle, BundleError, load_bundle
-from app.config import Settings, get_settings
+from app.config import Settings, SettingsProblemError, get_settings
 from app.monitoring import Instruments, InstrumentsMiddleware
 from app.reload import reload_on_sighup
 
@@ -72,7 +72,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None, bundle: Bundle | None = None) -> FastAPI:
     """The tasador app; ``bundle`` skips loading when the caller has already verified one."""
-    settings = settings or get_settings()
+    if settings is None:
+        try:
+            settings = get_settings()
+        except SettingsProblemError as exc:  # one line, not uvicorn's traceback
+            raise SystemExit(f"tasador: {exc}") from None
     logs.ensure_handler(settings.log_level)
     app = FastAPIOffline(
         title="tasador",

@@ -1,5 +1,8 @@
 """Settings come from TASADOR_* variables, and from the platform's PORT/WEB_CONCURRENCY."""
 
+import os
+from pathlib import Path
+
 import pytest
 
 from app.config import EMBEDDED_MODEL_DIR, Settings
@@ -47,6 +50,7 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
         pytest.param(["--port", "70000"], "invalid setting --port", id="port"),
     ],
 )
+@pytest.mark.usefixtures("english")
 def test_serve_refuses_bad_flags_in_one_line(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -56,3 +60,89 @@ def test_serve_refuses_bad_flags_in_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert message in err[0]
+
+
+@pytest.fixture
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminal in English, whatever the machine's locale."""
+    for variable in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        pytest.param("TASADOR_PORT", "abc", "TASADOR_PORT", id="port"),
+        pytest.param("PORT", "abc", "PORT", id="platform-port"),
+        pytest.param("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY", id="platform-workers"),
+        pytest.param("TASADOR_API_KEYS", "[]", "TASADOR_API_KEYS", id="no-keys"),
+        pytest.param("TASADOR_LOG_LEVEL", "loud", "TASADOR_LOG_LEVEL", id="log-level"),
+    ],
+)
+@pytest.mark.usefixtures("english")
+def test_a_bad_variable_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    named: str,
+) -> None:
+    from app.cli import main
+
+    monkeypatch.setenv(variable, value)
+
+    assert main(["serve"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"tasador: invalid setting {named}: ")
+
+
+def test_case_is_forgiven(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASADOR_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("TASADOR_ENGINE", "ONNXRuntime")
+
+    assert (Settings().log_level, Settings().engine) == ("debug", "onnxruntime")
+
+
+def test_refusals_in_spanish_on_a_spanish_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from app.cli import main
+
+    monkeypatch.setenv("LANG", "es_ES.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+
+    assert main(["serve", "--workers", "0"]) == 2
+    assert main(["serve", "--model-dir", str(tmp_path / "nada")]) == 2
+    settings, start = capsys.readouterr().err.strip().splitlines()
+    assert settings == "tasador: ajuste no válido --workers: Debe ser mayor o igual que 1"
+    assert start.startswith("tasador: no puede arrancar: ")
+
+
+def test_uvicorn_factory_reports_a_bad_variable_in_one_line() -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TASADOR_PORT": "abc", "LANG": "C.UTF-8"}
+    run = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [
+        "tasador: invalid setting TASADOR_PORT: Input should be a valid integer, "
+        "unable to parse string as an integer"
+    ]
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == "tasador 0.1.0"

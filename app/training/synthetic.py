@@ -1,9 +1,9 @@
 """A synthetic Madrid listings generator, deterministic for a seed.
 
 Calibrated loosely to summary figures of 5,014 idealista sale listings scraped in 2021
-across Madrid's 21 districts (repository AndreaAzabal/proyecto-vivienda, file
-procesoParseadoIdealista/IdealistaDepurado.csv, commit 3cafe00), as recorded in
-``shared/madrid-calibration.md``:
+across Madrid's 21 districts: the public GitHub repository AndreaAzabal/proyecto-vivienda,
+file procesoParseadoIdealista/IdealistaDepurado.csv at commit 3cafe00 (the figures below
+were computed from it; none of its rows is used or shipped):
 
 - median asking price per built m² by district, from 6,838 €/m² (Salamanca) to
   1,717 €/m² (Villaverde), with each district's central point and median built area;
