@@ -201,9 +201,21 @@ def test_without_trusted_keys_cryptography_is_not_imported(tiny_bundle: Path) ->
     assert result.stdout.strip() == "[]", result.stderr
 
 
+def _english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminal in English, whatever the machine's locale (refusals follow it)."""
+    for variable in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+
+
 def test_serve_refuses_an_unsigned_bundle_in_one_line(
-    bundle_copy: Path, key: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+    bundle_copy: Path,
+    key: tuple[Path, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    _english(monkeypatch)
+
     code = main(["serve", "--model-dir", str(bundle_copy), "--trusted-keys", key[1]])
 
     assert code == 2
@@ -257,6 +269,7 @@ def test_an_unusable_trusted_key_stops_serve_in_one_line(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    _english(monkeypatch)
     monkeypatch.setenv("TASADOR_TRUSTED_KEYS", value.format(private=key[0]))
 
     code = main(["serve", "--port", "1"])
