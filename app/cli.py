@@ -1,8 +1,8 @@
-"""The ``tasador`` command: ``tasador serve`` and ``tasador train``.
+"""The ``tasador`` command: ``tasador serve``, ``tasador train`` and ``tasador claves``.
 
 Parsed by pydantic-settings: ``serve`` takes every ``Settings`` field as a flag, over its
-``TASADOR_*`` variable; ``train`` takes ``TrainCommand``'s. A bad value is one line naming
-the flag or variable it came from, and exit code 2.
+``TASADOR_*`` variable; ``train`` takes ``TrainCommand``'s, ``claves`` ``KeysCommand``'s.
+A bad value is one line naming the flag or variable it came from, and exit code 2.
 """
 
 import gc
@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     CliApp,
+    CliPositionalArg,
     CliSubCommand,
     SettingsConfigDict,
     SettingsError,
@@ -52,10 +53,28 @@ class TrainCommand(BaseModel):
     nivel: float = Field(
         default=0.8, gt=0, lt=1, description="the prediction interval's level (0.8 = 80 %)"
     )
+    firmar: Path | None = Field(
+        default=None,
+        description="sign the bundle with this Ed25519 private key (PEM, from tasador claves; "
+        "an encrypted one takes its passphrase from TASADOR_KEY_PASSPHRASE)",
+    )
 
     def cli_cmd(self) -> None:
         """Train and write the bundle."""
         raise SystemExit(train(self))
+
+
+class KeysCommand(BaseModel):
+    """Make an Ed25519 key pair to sign bundles with (tasador train --firmar)."""
+
+    ruta: CliPositionalArg[Path] = Field(
+        description="the private key file to write (PEM, readable by its owner only; "
+        "encrypted when TASADOR_KEY_PASSPHRASE is set); the public key goes to RUTA.pub"
+    )
+
+    def cli_cmd(self) -> None:
+        """Write the key pair and say how to trust it."""
+        raise SystemExit(make_keys(self))
 
 
 class Tasador(BaseSettings):
@@ -67,6 +86,7 @@ class Tasador(BaseSettings):
 
     serve: CliSubCommand[ServeCommand] = Field(description="serve the model bundle over HTTP")
     train: CliSubCommand[TrainCommand] = Field(description="train a model and write its bundle")
+    claves: CliSubCommand[KeysCommand] = Field(description="make a key pair to sign bundles")
 
     def cli_cmd(self) -> None:
         """Run the chosen subcommand."""
@@ -113,7 +133,7 @@ def serve(settings: Settings) -> int:
     log_config = logs.log_config(settings.log_level)
     logging.config.dictConfig(log_config)
     try:
-        bundle = load_bundle(settings.model_dir, settings.engine)
+        bundle = load_bundle(settings.model_dir, settings.engine, settings.trusted_keys)
     except BundleError as exc:
         why = message("cannot_start", from_environment(), why=exc)
         print(f"tasador: {why}", file=sys.stderr)
@@ -181,6 +201,15 @@ def train(command: TrainCommand) -> int:
     from app.training.dataset import DatasetError, read_csv
     from app.training.synthetic import generate
 
+    signer = None
+    if command.firmar is not None:
+        from app.bundle.signing import PASSPHRASE_VARIABLE, SigningKeyError, load_signer
+
+        try:  # before the data and the fitting: a bad key should not cost a training
+            signer = load_signer(command.firmar, os.environ.get(PASSPHRASE_VARIABLE))
+        except SigningKeyError as exc:
+            print(f"tasador train: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         if command.data is None:
             _say(f"Generating {command.rows} synthetic Madrid listings (seed {command.seed})…")
@@ -192,11 +221,29 @@ def train(command: TrainCommand) -> int:
             for line in dataset.rejected.summary():
                 _say(f"  rejected {line}")
         config = TrainingConfig(seed=command.seed, n_estimators=command.trees, nivel=command.nivel)
-        manifest = train(dataset, command.out, config)
+        manifest = train(dataset, command.out, config, signer=signer)
     except (DatasetError, OutputError) as exc:
         print(f"tasador train: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"Model {manifest.version} ready in {command.out}.")
+    return 0
+
+
+def make_keys(command: KeysCommand) -> int:
+    """Write a key pair; 2 when it cannot be written."""
+    from app.bundle.signing import PASSPHRASE_VARIABLE, SigningKeyError, new_key_pair
+
+    passphrase = os.environ.get(PASSPHRASE_VARIABLE)
+    try:
+        public = new_key_pair(command.ruta, passphrase)
+    except SigningKeyError as exc:
+        print(f"tasador claves: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    secret = "encrypted with TASADOR_KEY_PASSPHRASE" if passphrase else "not encrypted"
+    print(f"Private key: {command.ruta} ({secret}; keep it secret).")
+    print(f"Public key:  {command.ruta}.pub, id {public.key_id}.")
+    print(f"Sign with:   tasador train --firmar {command.ruta}")
+    print(f"Trust with:  TASADOR_TRUSTED_KEYS={public.text}")
     return 0
 
 

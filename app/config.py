@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from app.bundle.signing import public_key
 from app.engines import EngineChoice
 from app.i18n import from_environment, message, problem_message
 
@@ -76,6 +77,14 @@ class Settings(BaseSettings):
         description="Routes that stay open when keys are set (by default /modelo and "
         "/metrics need a key too; /health, /ready and the docs are always open).",
     )
+    trusted_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        validate_default=False,  # none configured is fine; configured and empty is not
+        description="When set, a bundle is served (at start-up and on reload) only when one "
+        "of these Ed25519 public keys signed its manifest: each the base64 of the raw key "
+        "(tasador claves prints it) or the path of a PEM public key file. A JSON list or a "
+        "comma-separated list.",
+    )
     engine: EngineChoice = Field(
         default="auto",
         description="auto: the first registered engine that reproduces scikit-learn's "
@@ -96,7 +105,7 @@ class Settings(BaseSettings):
         """DEBUG, Debug and debug are the same level (and engine names likewise)."""
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("api_keys", "open_routes", "cors_origins", mode="before")
+    @field_validator("api_keys", "open_routes", "cors_origins", "trusted_keys", mode="before")
     @classmethod
     def _list(cls, value: Any) -> Any:
         """A JSON list, or the comma-separated list an environment variable is easier as."""
@@ -126,6 +135,17 @@ class Settings(BaseSettings):
                 digest = key.removeprefix(DIGEST_PREFIX)
                 if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
                     raise ValueError(f"{key[:20]}… is not sha256: and 64 hexadecimal digits")
+        return keys
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _trusted_keys(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        if not keys:
+            raise ValueError("the list of keys is empty: unset it to serve unsigned bundles")
+        if any(not key.strip() for key in keys):
+            raise ValueError("a trusted key is empty: remove it, or unset the list")
+        for key in keys:
+            public_key(key)  # a key that cannot be read is refused at start, in one line
         return keys
 
     @classmethod

@@ -54,7 +54,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if app.state.bundle is None:
         settings: Settings = app.state.settings
         try:
-            app.state.bundle = load_bundle(settings.model_dir, settings.engine)
+            app.state.bundle = load_bundle(
+                settings.model_dir, settings.engine, settings.trusted_keys
+            )
         except BundleError as exc:
             log.error("tasador cannot start: %s", exc)
             raise

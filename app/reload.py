@@ -28,7 +28,9 @@ async def reload_bundle(app: FastAPI) -> Bundle:
     async with lock:
         current: Bundle | None = app.state.bundle
         try:
-            bundle = await asyncio.to_thread(load_bundle, settings.model_dir, settings.engine)
+            bundle = await asyncio.to_thread(
+                load_bundle, settings.model_dir, settings.engine, settings.trusted_keys
+            )
         except BundleError as exc:
             kept = current.version if current else "nothing"
             log.error("model reload refused, still serving %s: %s", kept, exc)

@@ -14,6 +14,8 @@ import joblib
 import numpy as np
 from fastapi.testclient import TestClient
 
+from app.bundle import MANIFEST_FILE, SIGNATURE_FILE
+from app.bundle.signing import load_signer, new_key_pair
 from app.config import Settings
 from app.main import create_app
 from app.training.pipeline import TrainingConfig, train
@@ -28,6 +30,20 @@ def train_quietly(out: Path, config: TrainingConfig = TINY, rows: int = 400) -> 
     """Train a small forest on synthetic rows into ``out``, with no terminal output."""
     train(generate(rows, config.seed), out, config, say=lambda _: None, progress=False)
     return out
+
+
+def make_key(folder: Path, name: str = "firma") -> tuple[Path, str]:
+    """A new signing key in ``folder``: its private key file, and its public key as
+    ``TASADOR_TRUSTED_KEYS`` takes it (base64)."""
+    return folder / name, new_key_pair(folder / name).text
+
+
+def sign(bundle: Path, key: Path) -> Path:
+    """Sign ``bundle``'s manifest with the private key file ``key``, as ``tasador train
+    --firmar`` does."""
+    signature = load_signer(key).sign((bundle / MANIFEST_FILE).read_bytes())
+    (bundle / SIGNATURE_FILE).write_bytes(signature)
+    return bundle
 
 
 def make_client(model_dir: Path, **settings: Any) -> TestClient:

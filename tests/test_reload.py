@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from app.bundle.loader import BundleError
 from app.reload import reload_bundle
 from app.schemas.formulario import FORMULARIO_EJEMPLO
-from tests.helpers import TINY, make_client, post_json, train_quietly
+from tests.helpers import TINY, make_client, make_key, post_json, sign, train_quietly
 from tools.process import ServerProcess
 
 
@@ -53,6 +53,22 @@ def test_a_bad_bundle_is_refused_and_the_old_one_keeps_serving(
     assert answer.status_code == 200
     assert answer.json()["modelo"] == old
     assert any("model reload refused, still serving " + old in r.message for r in caplog.records)
+
+
+def test_with_trusted_keys_an_unsigned_bundle_is_refused_and_the_old_one_keeps_serving(
+    bundle_copy: Path, tmp_path: Path, formulario: dict[str, Any]
+) -> None:
+    private, public = make_key(tmp_path)
+    old = _version(sign(bundle_copy, private))
+    with make_client(bundle_copy, trusted_keys=(public,)) as client:
+        train_quietly(bundle_copy, replace(TINY, seed=123))  # retrained, not signed
+        assert client.portal is not None
+        with pytest.raises(BundleError, match=r"manifest\.json is not signed by a trusted key"):
+            client.portal.call(reload_bundle, cast(FastAPI, client.app))
+        answer = client.post("/predecir", json=formulario)
+
+    assert answer.status_code == 200
+    assert answer.json()["modelo"] == old != _version(bundle_copy)
 
 
 def _post(url: str) -> tuple[int, str]:

@@ -4,12 +4,14 @@
 - ``versions``: whether the installed libraries can use what was trained;
 - ``engine_choice``: which registered engine serves, checked against the answers
   scikit-learn gave at training time;
+- ``signing``: Ed25519 signatures of the manifest, checked against trusted keys;
 - ``loader``: ``load_bundle``, which puts these together into a ``Bundle``.
 
 The manifest's typed model is ``app.schemas.manifest``; the file names are here.
 """
 
 MANIFEST_FILE = "manifest.json"
+SIGNATURE_FILE = "manifest.sig"  # optional: the manifest's signature, and the signer's key id
 MODEL_FILE = "model.pkl"  # the fitted scikit-learn forest (joblib)
 ENCODINGS_FILE = "encodings.pkl"  # category → code, per categorical feature
 ONNX_FILE = "forest.onnx"  # the compiled engine; optional, scikit-learn serves without it

@@ -27,15 +27,25 @@ def sha256_file(path: Path) -> str:
 
 def read_manifest(directory: Path) -> Manifest:
     """The bundle's manifest, validated."""
+    return parse_manifest(directory, manifest_bytes(directory))
+
+
+def manifest_bytes(directory: Path) -> bytes:
+    """The manifest file's bytes, as they are on disk (what a signature covers)."""
     path = directory / MANIFEST_FILE
     if not directory.is_dir():
         raise BundleError(f"model directory {directory} does not exist")
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise BundleError(f"{path} is missing: not a model bundle") from None
     except OSError as exc:
         raise BundleError(f"{path} cannot be read: {exc.strerror}") from None
+
+
+def parse_manifest(directory: Path, raw: bytes) -> Manifest:
+    """The manifest in ``raw`` (the bytes of ``directory``'s manifest file), validated."""
+    path = directory / MANIFEST_FILE
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -1,6 +1,8 @@
 """``load_bundle``: read, verify and warm a model bundle, or refuse it in one line.
 
-Pickle runs code when it is loaded, so nothing is unpickled until its SHA-256 matches the
+With trusted keys, the manifest's signature is checked first, on the very bytes that are
+then parsed: nothing else in the bundle is used unless a trusted key signed it. Pickle
+runs code when it is loaded, so nothing is unpickled until its SHA-256 matches the
 manifest. The compiled engine serves when the bundle has one and it reproduces
 scikit-learn's training-time answers; scikit-learn is only unpickled when it is needed,
 which keeps start-up fast.
@@ -9,14 +11,15 @@ which keeps start-up fast.
 import ctypes
 import ctypes.util
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.bundle import CHECK_FILE, ENCODINGS_FILE, MODEL_FILE, plain_pickle
-from app.bundle.artefacts import BundleError, read_artefacts, read_manifest
+from app.bundle.artefacts import BundleError, manifest_bytes, parse_manifest, read_artefacts
 from app.bundle.engine_choice import choose_engine, expected_answers
+from app.bundle.signing import Seal, check_signature
 from app.bundle.valuation import ValuationParts, load_valuation
 from app.bundle.versions import check_versions
 from app.engines import Engine, EngineChoice
@@ -44,10 +47,16 @@ class Bundle:
         return self.manifest.version
 
 
-def load_bundle(directory: Path, engine: EngineChoice = "auto") -> Bundle:
-    """Read, verify and warm the bundle in ``directory``, or raise ``BundleError``."""
+def load_bundle(
+    directory: Path, engine: EngineChoice = "auto", trusted_keys: Sequence[str] = ()
+) -> Bundle:
+    """Read, verify and warm the bundle in ``directory``, or raise ``BundleError``; with
+    ``trusted_keys`` (``app.bundle.signing.public_key`` forms), one of them must have signed
+    it."""
     directory = Path(directory)
-    manifest = read_manifest(directory)
+    raw = manifest_bytes(directory)
+    seal = check_signature(directory, raw, trusted_keys)
+    manifest = parse_manifest(directory, raw)
     artefacts = read_artefacts(directory, manifest, required=(MODEL_FILE, ENCODINGS_FILE))
     check_versions(manifest.versions)
     encodings = _encodings(directory, artefacts[ENCODINGS_FILE])
@@ -60,6 +69,7 @@ def load_bundle(directory: Path, engine: EngineChoice = "auto") -> Bundle:
     valuation = load_valuation(directory, manifest, artefacts, features)
     del artefacts, expected  # the engine holds what it needs; let the bytes go now
     _return_freed_memory()
+    _log_seal(manifest.version, seal)
     return Bundle(
         directory=directory,
         manifest=manifest,
@@ -67,6 +77,19 @@ def load_bundle(directory: Path, engine: EngineChoice = "auto") -> Bundle:
         engine=chosen,
         valuation=valuation,
     )
+
+
+def _log_seal(version: str, seal: Seal | None) -> None:
+    if seal is None:
+        log.info("model %s is not signed", version)
+    elif seal.checked:
+        log.info("model %s is signed by trusted key %s", version, seal.key_id)
+    else:
+        log.info(
+            "model %s is signed by key %s (not checked: no trusted keys are configured)",
+            version,
+            seal.key_id,
+        )
 
 
 def _encodings(directory: Path, data: bytes) -> Mapping[str, Mapping[str, int]]:

@@ -84,6 +84,31 @@ def _column(header: str) -> str | None:
     return TARGET if header == TARGET else SPELLINGS.get(header)
 
 
+def _duplicated(header: list[str]) -> str:
+    """The columns training reads that the header names more than once, each with its
+    positions and spellings (``baños`` and ``banos`` are one column); empty when none."""
+    positions: dict[str, list[int]] = {}
+    for position, name in enumerate(header, start=1):
+        column = _column(name)
+        if column is not None:
+            positions.setdefault(column, []).append(position)
+    return "; ".join(
+        f"{column} (columns {_and([_spelt(header, i) for i in where])})"
+        for column, where in positions.items()
+        if len(where) > 1
+    )
+
+
+def _spelt(header: list[str], position: int) -> str:
+    """``4`` for a column spelt the usual way, ``12 as banos`` for another spelling."""
+    name = header[position - 1]
+    return str(position) if _column(name) == name else f"{position} as {name}"
+
+
+def _and(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def read_csv(path: Path) -> Dataset:
     """Read labelled homes from a CSV with Spanish column names (``banos`` may stand for
     ``baños``); raise ``DatasetError`` when the file as a whole is unusable."""
@@ -101,6 +126,9 @@ def read_csv(path: Path) -> Dataset:
         except UnicodeDecodeError:
             raise DatasetError(f"{path} is not UTF-8 text") from None
         reader.fieldnames = header
+        if twice := _duplicated(header):
+            # csv.DictReader keeps the last of two equal headers: one would be dropped unseen.
+            raise DatasetError(f"{path} has the same column more than once: {twice}")
         present = {_column(name) for name in header}
         missing = [name for name in required_columns() if name not in present]
         if missing:

@@ -1,17 +1,16 @@
 """Fits the forest and writes the model bundle, atomically.
 
 The bundle is written into a temporary folder beside the target, loaded back through the
-same checks the service runs at start-up, and only then renamed into place: a crash or a
-failed check never leaves a half-written bundle where the service looks for one.
+same checks the service runs at start-up, and only then swapped into place in one step
+(``app.training.swap``): a kill at any instant or a failed check never leaves a missing or
+half-written bundle where the service looks for one.
 """
 
 import hashlib
 import io
 import json
 import os
-import shutil
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,8 +23,16 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
-from app.bundle import CHECK_FILE, ENCODINGS_FILE, MANIFEST_FILE, MODEL_FILE, ONNX_FILE
+from app.bundle import (
+    CHECK_FILE,
+    ENCODINGS_FILE,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    ONNX_FILE,
+    SIGNATURE_FILE,
+)
 from app.bundle.loader import load_bundle
+from app.bundle.signing import Signer
 from app.bundle.versions import current_versions
 from app.engines.onnx import NAME as ONNX
 from app.engines.sklearn import SklearnEngine
@@ -34,6 +41,7 @@ from app.features import FeatureBuilder, default_encodings
 from app.schemas.formulario import Formulario
 from app.schemas.manifest import FeatureRange, Manifest, Reference, TrainingData
 from app.service.scoring import score
+from app.training import swap
 from app.training.calibration import Homes, calibrate
 from app.training.compile import forest_to_leaf_onnx, forest_to_onnx, leaf_contributions
 from app.training.dataset import Dataset, DatasetError
@@ -86,9 +94,10 @@ def train(
     *,
     say: Say = _stderr,
     progress: bool = True,
+    signer: Signer | None = None,
 ) -> Manifest:
-    """Fit a forest on ``dataset``, calibrate its valuation, write and verify the bundle,
-    and move it to ``out_dir``."""
+    """Fit a forest on ``dataset``, calibrate its valuation, write and verify the bundle
+    (signed by ``signer``, when given), and move it to ``out_dir``."""
     if len(dataset) < MIN_ROWS:
         raise DatasetError(f"{len(dataset)} usable rows; training needs at least {MIN_ROWS}")
     _check_replaceable(out_dir)
@@ -162,29 +171,22 @@ def train(
     files[MANIFEST_FILE] = (
         json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
     ).encode()
+    trusted: tuple[str, ...] = ()
+    if signer is not None:
+        files[SIGNATURE_FILE] = signer.sign(files[MANIFEST_FILE])
+        trusted = (signer.public.text,)  # the staged bundle must pass with this key alone
     say("Writing the bundle…")
-    _write_verified(files, out_dir)
+    swap.write_verified(files, out_dir, lambda staging: _check_staged(staging, trusted), say)
     size_mb = len(files[MODEL_FILE]) / 1e6
-    say(f"Bundle {manifest.version} written to {out_dir} (model.pkl {size_mb:.1f} MB).")
+    signed = f", signed by key {signer.public.key_id}" if signer else ""
+    say(f"Bundle {manifest.version} written to {out_dir} (model.pkl {size_mb:.1f} MB{signed}).")
     return manifest
 
 
-def _write_verified(files: dict[str, bytes], out_dir: Path) -> None:
-    """Write the bundle into a temporary folder beside ``out_dir``, check it as the service
-    will, and only then put it in place."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; the service may run as another user
-    try:
-        for name, data in files.items():
-            (staging / name).write_bytes(data)
-        # The service's own checks, before the bundle goes live.
-        if load_bundle(staging).engine.name != ONNX:
-            raise OutputError("the compiled ONNX forest does not reproduce scikit-learn")
-        _swap_into_place(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+def _check_staged(staging: Path, trusted: tuple[str, ...]) -> None:
+    """The service's own checks, before the bundle goes live."""
+    if load_bundle(staging, "auto", trusted).engine.name != ONNX:
+        raise OutputError("the compiled ONNX forest does not reproduce scikit-learn")
 
 
 def _references(
@@ -325,19 +327,3 @@ def _check_replaceable(out_dir: Path) -> None:
         raise OutputError(
             f"{out_dir} is not empty and holds no {MANIFEST_FILE}; refusing to replace it"
         )
-
-
-def _swap_into_place(staging: Path, out_dir: Path) -> None:
-    """Put the verified bundle at ``out_dir``; the old one is removed only afterwards."""
-    if not out_dir.exists():
-        staging.rename(out_dir)
-        return
-    retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-    retired.rmdir()
-    out_dir.rename(retired)
-    try:
-        staging.rename(out_dir)
-    except BaseException:
-        retired.rename(out_dir)  # put the previous bundle back
-        raise
-    shutil.rmtree(retired, ignore_errors=True)

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from app.bundle.loader import load_bundle
+from app.bundle.loader import BundleError, load_bundle
 from app.cli import main
 from app.training import pipeline
 from app.training.dataset import required_columns
 from app.training.synthetic import generate
-from tests.helpers import TINY, train_quietly
+from tests.helpers import TINY, make_key, train_quietly
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Path:
@@ -96,6 +96,43 @@ def test_missing_column_is_one_line_and_exit_2(
     assert not (tmp_path / "b").exists()
 
 
+def _header_twice(columns: list[str], names: dict[str, str]) -> str:
+    """A CSV text whose header adds ``names`` (spelling → value column) after ``columns``."""
+    rows = _rows(30)
+    lines = [",".join([*columns, *names])]
+    for row in rows:
+        values = [row[c] for c in columns] + [row[v] for v in names.values()]
+        lines.append(",".join(str(v) for v in values))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        pytest.param({"precio": "precio"}, "precio (columns 12 and 13)", id="same-name"),
+        pytest.param({"banos": "baños"}, "baños (columns 4 and 13 as banos)", id="banos"),
+        pytest.param(
+            {" garaje ": "garaje", "habitaciones": "habitaciones"},
+            "habitaciones (columns 5 and 14); garaje (columns 10 and 13)",
+            id="two-columns",
+        ),
+    ],
+)
+def test_a_column_given_twice_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: dict[str, str], message: str
+) -> None:
+    data = tmp_path / "casas.csv"
+    data.write_text(_header_twice(required_columns(), extra), encoding="utf-8")
+
+    code = main(["train", "--data", str(data), "--out", str(tmp_path / "b")])
+
+    assert code == 2
+    assert _error_lines(capsys) == [
+        f"tasador train: {data} has the same column more than once: {message}"
+    ]
+    assert not (tmp_path / "b").exists()
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -171,7 +208,7 @@ def test_a_failed_training_leaves_the_old_bundle_untouched(
     out = train_quietly(tmp_path / "models")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
-    def crash(_: Path) -> None:
+    def crash(*_: object) -> None:
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(pipeline, "load_bundle", crash)
@@ -203,3 +240,103 @@ def test_refuses_to_replace_a_folder_that_is_not_a_bundle(
     assert code == 2
     assert "refusing to replace it" in capsys.readouterr().err
     assert (tmp_path / "docs" / "notes.txt").read_text() == "mine"
+
+
+def test_train_signs_with_a_key_made_by_tasador_claves(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    private, out = tmp_path / "claves" / "firma", tmp_path / "models"
+
+    assert main(["claves", str(private)]) == 0
+    printed = capsys.readouterr().out
+    trusted = printed.split("TASADOR_TRUSTED_KEYS=")[1].strip()
+    code = main(
+        ["train", "--out", str(out), "--rows", "200", "--trees", "2", "--firmar", str(private)]
+    )
+
+    assert code == 0
+    key_id = json.loads((out / "manifest.sig").read_text())["key_id"]
+    assert f"Public key:  {private}.pub, id {key_id}." in printed
+    assert f"signed by key {key_id}" in capsys.readouterr().err
+    assert load_bundle(out, trusted_keys=(trusted,)).manifest.params["n_estimators"] == 2
+    assert load_bundle(out, trusted_keys=(f"{private}.pub",)).version
+    _, other = make_key(tmp_path)
+    with pytest.raises(BundleError, match="is not signed by a trusted key"):
+        load_bundle(out, trusted_keys=(other,))
+
+
+def test_train_signs_with_an_encrypted_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TASADOR_KEY_PASSPHRASE", "contraseña larga")
+    assert main(["claves", str(tmp_path / "firma")]) == 0
+    assert b"ENCRYPTED PRIVATE KEY" in (tmp_path / "firma").read_bytes()
+    trusted = capsys.readouterr().out.split("TASADOR_TRUSTED_KEYS=")[1].strip()
+    out = tmp_path / "models"
+
+    code = main(
+        [
+            "train",
+            "--out",
+            str(out),
+            "--rows",
+            "200",
+            "--trees",
+            "2",
+            "--firmar",
+            str(tmp_path / "firma"),
+        ]
+    )
+
+    assert code == 0
+    assert load_bundle(out, trusted_keys=(trusted,)).version
+
+
+@pytest.mark.parametrize(
+    ("key", "passphrase", "message"),
+    [
+        pytest.param("missing", None, "cannot read the signing key", id="no-file"),
+        pytest.param("public", None, "cannot be loaded: not a PEM private key", id="public-key"),
+        pytest.param("encrypted", None, "is encrypted: set TASADOR_KEY_PASSPHRASE", id="locked"),
+        pytest.param("encrypted", "otra", "or a wrong passphrase", id="wrong-passphrase"),
+        pytest.param("plain", "otra", "is not encrypted: unset", id="not-encrypted"),
+    ],
+)
+def test_an_unusable_signing_key_is_one_line_and_exit_2_before_training(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    key: str,
+    passphrase: str | None,
+    message: str,
+) -> None:
+    make_key(tmp_path, "plain")
+    monkeypatch.setenv("TASADOR_KEY_PASSPHRASE", "buena")
+    assert main(["claves", str(tmp_path / "encrypted")]) == 0
+    (tmp_path / "public").write_bytes((tmp_path / "plain.pub").read_bytes())
+    monkeypatch.delenv("TASADOR_KEY_PASSPHRASE")
+    if passphrase is not None:
+        monkeypatch.setenv("TASADOR_KEY_PASSPHRASE", passphrase)
+    capsys.readouterr()
+
+    code = main(["train", "--out", str(tmp_path / "b"), "--firmar", str(tmp_path / key)])
+
+    assert code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()  # nothing trained before it
+    assert line.startswith("tasador train: ")
+    assert message in line
+    assert str(tmp_path / key) in line
+    assert not (tmp_path / "b").exists()
+
+
+def test_claves_refuses_to_overwrite_a_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    private, _ = make_key(tmp_path)
+    before = private.read_bytes()
+
+    assert main(["claves", str(private)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"tasador claves: {private} exists; refusing to overwrite a key"
+    ]
+    assert private.read_bytes() == before
