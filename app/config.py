@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from app import tracing
 from app.engines import EngineChoice
 from app.i18n import from_environment, message, problem_message
 
@@ -84,6 +85,17 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         default="info", description="Log level; warning also silences the access log."
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text: uvicorn's lines and access log, for a terminal; json: one JSON "
+        "object per line, and one line per request (method, path, status, duration, bytes, "
+        "request id, model) instead of the access log.",
+    )
+    tracing: bool | None = Field(
+        default=None,
+        description="OpenTelemetry traces over OTLP/HTTP (the tracing extra). Unset: on when "
+        "OTEL_EXPORTER_OTLP_ENDPOINT is set.",
+    )
 
     @field_validator("log_level", "engine", mode="before")
     @classmethod
@@ -122,6 +134,13 @@ class Settings(BaseSettings):
                 if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
                     raise ValueError(f"{key[:20]}… is not sha256: and 64 hexadecimal digits")
         return keys
+
+    @field_validator("tracing")
+    @classmethod
+    def _tracing(cls, value: bool | None) -> bool | None:
+        if value and not tracing.sdk_installed():
+            raise ValueError(tracing.EXTRA_MISSING)
+        return value
 
     @classmethod
     def settings_customise_sources(
