@@ -91,10 +91,10 @@ class Settings(BaseSettings):
         "object per line, and one line per request (method, path, status, duration, bytes, "
         "request id, model) instead of the access log.",
     )
-    tracing: bool | None = Field(
-        default=None,
-        description="OpenTelemetry traces over OTLP/HTTP (the tracing extra). Unset: on when "
-        "OTEL_EXPORTER_OTLP_ENDPOINT is set.",
+    tracing: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="OpenTelemetry traces over OTLP/HTTP (the tracing extra); auto: on when "
+        "OTEL_EXPORTER_OTLP_ENDPOINT is set. true and false mean on and off.",
     )
 
     @field_validator("log_level", "engine", mode="before")
@@ -135,10 +135,21 @@ class Settings(BaseSettings):
                     raise ValueError(f"{key[:20]}… is not sha256: and 64 hexadecimal digits")
         return keys
 
+    @field_validator("tracing", mode="before")
+    @classmethod
+    def _on_off(cls, value: Any) -> Any:
+        """true/false (any case), as a boolean variable is usually written: on/off."""
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, str):
+            text = value.strip().lower()
+            return {"true": "on", "1": "on", "false": "off", "0": "off"}.get(text, text)
+        return value
+
     @field_validator("tracing")
     @classmethod
-    def _tracing(cls, value: bool | None) -> bool | None:
-        if value and not tracing.sdk_installed():
+    def _tracing(cls, value: str) -> str:
+        if value == "on" and not tracing.sdk_installed():
             raise ValueError(tracing.EXTRA_MISSING)
         return value
 

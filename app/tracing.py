@@ -1,9 +1,9 @@
 """Optional OpenTelemetry traces: a server span per request, with spans for validation,
 feature building and the engine inside it.
 
-Off by default. On with ``TASADOR_TRACING=true``, or when ``OTEL_EXPORTER_OTLP_ENDPOINT``
-(or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set and ``TASADOR_TRACING`` is not
-``false``; ``OTEL_SDK_DISABLED=true`` keeps it off. Spans go over OTLP/HTTP, configured
+Off by default. On with ``TASADOR_TRACING=on``, or when ``OTEL_EXPORTER_OTLP_ENDPOINT``
+(or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set and ``TASADOR_TRACING`` is ``auto``
+(the default); ``OTEL_SDK_DISABLED=true`` keeps it off. Spans go over OTLP/HTTP, configured
 by the standard ``OTEL_*`` variables, in batches from a background thread. The SDK (the
 ``tracing`` extra) is imported only when tracing is on.
 
@@ -54,12 +54,12 @@ def sdk_installed() -> bool:
     return importlib.util.find_spec("opentelemetry.sdk") is not None
 
 
-def wanted(setting: bool | None, environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether to trace: the setting when given, else whether an OTLP endpoint is set."""
+def wanted(setting: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether to trace: ``on`` or ``off``, or (``auto``) whether an OTLP endpoint is set."""
     if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
-    if setting is not None:
-        return setting
+    if setting != "auto":
+        return setting == "on"
     if not any(environ.get(name) for name in ENDPOINT_VARIABLES):
         return False
     if not sdk_installed():
