@@ -29,6 +29,7 @@ from typing import Any
 from app.config import EMBEDDED_MODEL_DIR
 from app.schemas import FORMULARIO_EJEMPLO
 from benchmarks.load import run_load
+from benchmarks.run import update_readme
 from tools.process import TASADOR_SERVE, ServerProcess
 
 IN_PROCESS = (
@@ -37,6 +38,7 @@ IN_PROCESS = (
 )  # fmt: skip
 # The SDK's own variables: a sampler that records one trace in ten.
 SAMPLED = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+README_MARKS = ("<!-- observability:start -->", "<!-- observability:end -->")
 HTTP = {
     "logs off": {"TASADOR_LOG_LEVEL": "warning"},
     "uvicorn access log": {"TASADOR_LOG_LEVEL": "info", "TASADOR_LOG_FORMAT": "text"},
@@ -231,6 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5, help="HTTP load per run")
     parser.add_argument("--only", choices=("in-process", "http"))
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--readme", action="store_true", help="also put the tables in README.md's block"
+    )
     parser.add_argument("--one", choices=IN_PROCESS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:  # one in-process run, in a process of its own
@@ -242,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.only != "in-process":
         report["http"] = http(args.model_dir, args.rounds, args.seconds)
     print(render(report))
+    if args.readme:
+        update_readme(render(report), marks=README_MARKS)
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -286,10 +286,12 @@ def _scaleout_lines(report: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def update_readme(tables: str, readme: Path = README) -> None:
+def update_readme(
+    tables: str, readme: Path = README, marks: tuple[str, str] = (MARK_START, MARK_END)
+) -> None:
     """Replace what stands between the README's benchmark markers (written atomically)."""
     text = readme.read_text()
-    start, end = text.index(MARK_START) + len(MARK_START), text.index(MARK_END)
+    start, end = text.index(marks[0]) + len(marks[0]), text.index(marks[1])
     updated = f"{text[:start]}\n{tables}\n{text[end:]}"
     temporary = readme.with_suffix(".md.tmp")
     temporary.write_text(updated)
