@@ -13,8 +13,8 @@ body, nor the query string: the API's own parameters are booleans, but a client 
 anything there. Lines are built with an f-string rather than ``json.dumps`` (only the
 values a client chooses are escaped) and written once per event-loop turn, not with one
 ``logging`` call and one write each: measured with ``uv run python -m
-benchmarks.observability``, uvicorn's access log took a third of the throughput of
-``/predecir``; this log takes a few per cent.
+benchmarks.observability``, uvicorn's access log took about a quarter of the throughput of
+``/predecir`` at c=32; this log a few per cent.
 """
 
 import asyncio
