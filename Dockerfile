@@ -55,11 +55,13 @@ RUN groupadd --gid 10001 tasador \
 WORKDIR /app
 # ORT_DISABLE_TELEMETRY: ONNX Runtime would otherwise try to write a device id under
 # $HOME at every start (and warn, as there is no home and the root is read-only).
+# TASADOR_LOG_FORMAT=json: one JSON object per log line, one line per request.
 ENV PATH="/app/.venv/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
     ORT_DISABLE_TELEMETRY=1 \
     TASADOR_HOST=0.0.0.0 \
-    TASADOR_MODEL_DIR=/app/models
+    TASADOR_MODEL_DIR=/app/models \
+    TASADOR_LOG_FORMAT=json
 # Numeric, so that runtimes enforcing runAsNonRoot can check it. The files are root's:
 # the server cannot change its code or model, and it can run with a read-only root.
 USER 10001:10001

@@ -128,9 +128,10 @@ def serve(settings: Settings) -> int:
     from app import logs
     from app.bundle.loader import BundleError, load_bundle
     from app.main import create_app
+    from app.monitoring import shared_metrics
     from app.server import TasadorProtocol
 
-    log_config = logs.log_config(settings.log_level)
+    log_config = logs.log_config(settings.log_level, settings.log_format)
     logging.config.dictConfig(log_config)
     try:
         bundle = load_bundle(settings.model_dir, settings.engine, settings.trusted_keys)
@@ -149,16 +150,20 @@ def serve(settings: Settings) -> int:
         "port": settings.port,
         "log_level": settings.log_level,
         "log_config": log_config,
+        # json: tasador's request log replaces uvicorn's access log.
+        "access_log": settings.log_format == "text",
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
     }
-    if settings.workers == 1:
-        uvicorn.run(create_app(settings, bundle), **server)
-        return 0
-    # Several workers: the bundle was loaded here only to refuse a bad one before any
-    # worker starts; each worker builds its app (and loads its bundle) on its own.
-    del bundle
-    gc.collect()
-    uvicorn.run("app.main:create_app", factory=True, workers=settings.workers, **server)
+    # Several workers share their metrics through files (before any worker starts).
+    with shared_metrics(settings.workers > 1):
+        if settings.workers == 1:
+            uvicorn.run(create_app(settings, bundle), **server)
+            return 0
+        # Several workers: the bundle was loaded here only to refuse a bad one before any
+        # worker starts; each worker builds its app (and loads its bundle) on its own.
+        del bundle
+        gc.collect()
+        uvicorn.run("app.main:create_app", factory=True, workers=settings.workers, **server)
     return 0
 
 

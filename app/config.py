@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from app import tracing
 from app.bundle.signing import public_key
 from app.engines import EngineChoice
 from app.i18n import from_environment, message, problem_message
@@ -98,6 +99,17 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         default="info", description="Log level; warning also silences the access log."
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text: uvicorn's lines and access log, for a terminal; json: one JSON "
+        "object per line, and one line per request (method, path, status, duration, bytes, "
+        "request id, model) instead of the access log.",
+    )
+    tracing: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="OpenTelemetry traces over OTLP/HTTP (the tracing extra); auto: on when "
+        "OTEL_EXPORTER_OTLP_ENDPOINT is set. true and false mean on and off.",
+    )
 
     @field_validator("log_level", "engine", mode="before")
     @classmethod
@@ -147,6 +159,24 @@ class Settings(BaseSettings):
         for key in keys:
             public_key(key)  # a key that cannot be read is refused at start, in one line
         return keys
+
+    @field_validator("tracing", mode="before")
+    @classmethod
+    def _on_off(cls, value: Any) -> Any:
+        """true/false (any case), as a boolean variable is usually written: on/off."""
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, str):
+            text = value.strip().lower()
+            return {"true": "on", "1": "on", "false": "off", "0": "off"}.get(text, text)
+        return value
+
+    @field_validator("tracing")
+    @classmethod
+    def _tracing(cls, value: str) -> str:
+        if value == "on" and not tracing.sdk_installed():
+            raise ValueError(tracing.EXTRA_MISSING)
+        return value
 
     @classmethod
     def settings_customise_sources(

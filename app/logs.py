@@ -1,14 +1,43 @@
-"""Where tasador's log lines go: beside uvicorn's, in the same format, in every worker."""
+"""Where tasador's log lines go: beside uvicorn's, in the same format, in every worker.
+
+Two formats: ``text``, uvicorn's own (the default, for a terminal), with uvicorn's access
+log; and ``json`` (``TASADOR_LOG_FORMAT=json``, as the image and fly.toml set it), one
+JSON object per line for every logger, with uvicorn's access log replaced by tasador's
+request log (``app.request_log``), whose lines have the same first keys.
+"""
 
 import copy
+import json
 import logging
-from typing import Any
+import time
+from typing import Any, Literal
 
 LOGGER = "tasador"
+LogFormat = Literal["text", "json"]
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 
-def log_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging set-up plus tasador's own logger (``tasador serve`` applies it)."""
+class JsonFormatter(logging.Formatter):
+    """A record as one JSON object: time (UTC, ms), level, logger, message[, exception]."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record's line."""
+        seconds = int(record.created)
+        millis = int((record.created - seconds) * 1000)
+        line: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+
+
+def log_config(level: str, log_format: LogFormat = "text") -> dict[str, Any]:
+    """uvicorn's logging set-up plus tasador's own logger (``tasador serve`` applies it);
+    ``json``: every line a JSON object, and no access log (the request log replaces it)."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
@@ -17,18 +46,39 @@ def log_config(level: str) -> dict[str, Any]:
         "level": level.upper(),
         "propagate": False,
     }
+    if log_format == "json":
+        json_formatter = {"()": f"{__name__}.JsonFormatter"}
+        config["formatters"] = {"default": json_formatter, "access": json_formatter}
+        config["loggers"]["uvicorn.access"] = {"handlers": [], "propagate": False}
     return config
 
 
-def ensure_handler(level: str) -> None:
+def ensure_handler(level: str, log_format: LogFormat = "text") -> None:
     """Give tasador's logger uvicorn's console format when nothing else will show its lines
-    (``uvicorn app.main:app`` configures only uvicorn's own loggers)."""
+    (``uvicorn app.main:app`` configures only uvicorn's own loggers); with ``json``, turn
+    uvicorn's lines into JSON too and its access log off."""
+    if log_format == "json":
+        _json_uvicorn()
     logger = logging.getLogger(LOGGER)
     if logger.handlers or logging.getLogger().handlers:
         return
-    from uvicorn.logging import DefaultFormatter
-
     handler = logging.StreamHandler()
-    handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        from uvicorn.logging import DefaultFormatter
+
+        handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(level.upper())
+
+
+def _json_uvicorn() -> None:
+    """uvicorn's handlers (as ``uvicorn app.main:app`` set them up) in JSON; its access
+    log off, which uvicorn checks on each new connection (``hasHandlers``)."""
+    for name in _UVICORN_LOGGERS:
+        for handler in logging.getLogger(name).handlers:
+            handler.setFormatter(JsonFormatter())
+    access = logging.getLogger("uvicorn.access")
+    access.handlers = []
+    access.propagate = False

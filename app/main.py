@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Security, params
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
-from app import logs
+from app import logs, tracing
 from app.api.access import ROUTE_ACCESS, RequestGate
 from app.api.deps import API_KEY_SCHEME
 from app.api.errors import install_error_handlers
@@ -24,10 +24,16 @@ from app.api.fast import FastTransport
 from app.api.routes import evaluation, model, monitoring, prediction, status
 from app.bundle.loader import Bundle, BundleError, load_bundle
 from app.config import Settings, SettingsProblemError, get_settings
-from app.monitoring import Instruments, InstrumentsMiddleware
+from app.monitoring import Instruments
 from app.reload import reload_on_sighup
+from app.request_log import JsonLines, RequestLog
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger("tasador")
+
+VERSION = "0.1.0"
 
 SUMMARY = "Appraisal of homes in Madrid: an asking price a person can judge."
 DESCRIPTION = """
@@ -64,38 +70,62 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     log.info(
         "serving model %s from %s with %s", bundle.version, bundle.directory, bundle.engine.name
     )
+    instruments: Instruments = app.state.instruments
+    instruments.serving(bundle.version, bundle.engine.name)
     uninstall = reload_on_sighup(app)
     try:
         yield
     finally:
         uninstall()
         app.state.bundle = None
+        instruments.close()
+        if app.state.request_lines is not None:
+            app.state.request_lines.flush()
+        if app.state.tracing is not None:
+            app.state.tracing.shutdown()
 
 
-def create_app(settings: Settings | None = None, bundle: Bundle | None = None) -> FastAPI:
-    """The tasador app; ``bundle`` skips loading when the caller has already verified one."""
+def create_app(
+    settings: Settings | None = None,
+    bundle: Bundle | None = None,
+    span_exporter: "SpanExporter | None" = None,
+) -> FastAPI:
+    """The tasador app; ``bundle`` skips loading when the caller has already verified one;
+    ``span_exporter`` traces to it (the tests' in-memory exporter) instead of OTLP."""
     if settings is None:
         try:
             settings = get_settings()
         except SettingsProblemError as exc:  # one line, not uvicorn's traceback
             raise SystemExit(f"tasador: {exc}") from None
-    logs.ensure_handler(settings.log_level)
+    logs.ensure_handler(settings.log_level, settings.log_format)
+    traces = None
+    if span_exporter is not None or tracing.wanted(settings.tracing):
+        traces = tracing.Tracing(VERSION, span_exporter)
     app = FastAPIOffline(
         title="tasador",
         summary=SUMMARY,
         description=DESCRIPTION,
-        version="0.1.0",
+        version=VERSION,
         lifespan=lifespan,
         # tasador exports its own Prometheus metrics; FastAPI's OpenTelemetry hooks look
-        # up providers on every request, ~5 % of a /predecir call when measured.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        # up providers on every request, ~5 % of a /predecir call when measured: only
+        # its server span, and only while tracing.
+        telemetry=traces.fastapi_telemetry()
+        if traces
+        else {"tracing": False, "metrics": False, "logs": False},
         # No redirect to a slash-less path: it would be built from the Host header.
         redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.bundle = bundle
     app.state.instruments = Instruments()
-    # Middleware added last runs first: instruments, gate, then the fast transport.
+    app.state.tracing = traces
+    paths = {path for _, path in ROUTE_ACCESS}
+    # uvicorn's access log is off in the json format (app.logs): this replaces it.
+    logged = settings.log_format == "json" and settings.log_level in ("info", "debug")
+    app.state.request_lines = JsonLines(paths) if logged else None
+    # Middleware added last runs first: the request log (id, metrics, log line), the
+    # tracing context, CORS (when configured), the gate, then the fast transport.
     if settings.fast_path:
         app.add_middleware(FastTransport, settings=settings)
     app.add_middleware(RequestGate, settings=settings)
@@ -105,14 +135,17 @@ def create_app(settings: Settings | None = None, bundle: Bundle | None = None) -
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "HEAD", "POST"],
-            allow_headers=["content-type", "x-api-key", "accept-language"],
-            expose_headers=["retry-after"],
+            allow_headers=["content-type", "x-api-key", "accept-language", "x-request-id"],
+            expose_headers=["retry-after", "x-request-id"],
             max_age=600,
         )
+    if traces is not None:
+        app.add_middleware(tracing.TracingMiddleware, tracing=traces, routes=ROUTE_ACCESS)
     app.add_middleware(
-        InstrumentsMiddleware,
+        RequestLog,
         instruments=app.state.instruments,
-        paths={path for _, path in ROUTE_ACCESS},
+        paths=paths,
+        lines=app.state.request_lines,
     )
     install_error_handlers(app)
     app.add_api_route("/", _to_the_docs, include_in_schema=False)

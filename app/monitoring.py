@@ -1,48 +1,142 @@
-"""Prometheus instruments of the HTTP service: requests by route and status, and latency."""
+"""Prometheus instruments of the service: requests by route and status, latency, batch
+sizes, predicted prices, the model served and its reloads.
 
-import time
-from collections.abc import Collection
+One process keeps its figures in memory, one registry per app (so that several apps in
+one process, as in the tests, do not collide). Several workers (``tasador serve
+--workers N``) use prometheus-client's multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR``
+is set before any worker imports prometheus-client, each worker writes its figures to
+memory-mapped files there, and ``/metrics`` adds up the files of every worker, so that
+whichever worker answers a scrape gives the same totals.
+"""
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+import numpy as np
+import numpy.typing as npt
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from starlette.types import Scope
 
+# Set in the environment before prometheus-client is imported: multiprocess mode.
+MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # nginx's "client closed request": what a request the client abandoned is counted as.
 CLIENT_CLOSED = 499
 # Any other method is counted as "other": a label value must not come from the client.
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+UNMATCHED = "unmatched"
+REQUEST_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
+BATCH_ROWS_BUCKETS = (1, 2, 5, 10, 50, 100, 500, 1_000, 5_000, 10_000)
+PRICE_EUROS_BUCKETS = (
+    50_000, 100_000, 150_000, 200_000, 300_000, 400_000, 500_000, 750_000,
+    1_000_000, 1_500_000, 2_000_000, 3_000_000, 5_000_000,
+)  # fmt: skip
+# A worker's files of gauges that only count while the worker lives (``livemax``).
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
+
+
+def multiprocess_dir() -> Path | None:
+    """The folder of multiprocess mode, when this process is in it."""
+    value = os.environ.get(MULTIPROC_VARIABLE)
+    return Path(value) if value else None
+
+
+@contextmanager
+def shared_metrics(workers: bool) -> Iterator[Path | None]:
+    """Multiprocess mode for the server about to start, when it has several ``workers``
+    or ``PROMETHEUS_MULTIPROC_DIR`` is set already: that folder, or a new one, emptied of
+    any earlier server's files. A folder made here (in memory, under /dev/shm, where
+    there is one: it is written on every request) is removed when the server stops."""
+    given = multiprocess_dir()
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        for stale in given.glob("*.db"):
+            stale.unlink()
+        yield given
+        return
+    if not workers:
+        yield None
+        return
+    memory = Path("/dev/shm")
+    parent = memory if memory.is_dir() and os.access(memory, os.W_OK) else None
+    directory = Path(tempfile.mkdtemp(prefix="tasador-metrics-", dir=parent))
+    os.environ[MULTIPROC_VARIABLE] = str(directory)
+    try:
+        yield directory
+    finally:
+        os.environ.pop(MULTIPROC_VARIABLE, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 class Instruments:
-    """One registry per app, so several apps in one process (tests) do not collide."""
+    """The app's Prometheus metrics, and what ``/metrics`` exposes of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or multiprocess_dir()
         self.registry = CollectorRegistry()
+        # Multiprocess mode: the metrics write to files, and the registry reads them all.
+        metrics: CollectorRegistry | None = self.registry
+        if self.directory is not None:
+            MultiProcessCollector(self.registry, str(self.directory))  # type: ignore[no-untyped-call]
+            metrics = None
         self.requests = Counter(
             "tasador_requests",
             "HTTP requests answered, by route and status.",
             ["method", "route", "status"],
-            registry=self.registry,
+            registry=metrics,
         )
         self.latency = Histogram(
             "tasador_request_seconds",
             "Time to answer an HTTP request, by route.",
             ["route"],
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
-            registry=self.registry,
+            buckets=REQUEST_SECONDS_BUCKETS,
+            registry=metrics,
         )
         self.warnings = Counter(
             "tasador_advertencias",
             "Warnings given with an appraisal (a home unlike the training data), by field.",
             ["campo"],
-            registry=self.registry,
+            registry=metrics,
         )
+        self.batch_rows = Histogram(
+            "tasador_batch_rows",
+            "Rows per batch request (/predecir/lote, /evaluar), by route.",
+            ["route"],
+            buckets=BATCH_ROWS_BUCKETS,
+            registry=metrics,
+        )
+        self.prices = Histogram(
+            "tasador_predicted_price_euros",
+            "Prices answered by /predecir and /predecir/lote, in EUR.",
+            buckets=PRICE_EUROS_BUCKETS,
+            registry=metrics,
+        )
+        self.model = Gauge(
+            "tasador_model_info",
+            "The model bundle served (1) and the engine running it; 0 for one served before "
+            "a reload.",
+            ["version", "engine"],
+            multiprocess_mode="livemax",
+            registry=metrics,
+        )
+        self.reloads = Counter(
+            "tasador_model_reloads",
+            "Model reloads (SIGHUP), by outcome: success, or failure (the model kept).",
+            ["outcome"],
+            registry=metrics,
+        )
+        for outcome in ("success", "failure"):
+            self.reloads.labels(outcome)
+        self._serving: tuple[str, str] | None = None
         # Labelled children, looked up once: prometheus-client's labels() costs ~4 µs.
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-
-    def warned(self, campo: str) -> None:
-        """One warning given about ``campo`` (a field, a ratio, or ubicacion)."""
-        self.warnings.labels(campo).inc()
 
     def count(self, method: str, route: str, status: int, seconds: float) -> None:
         """One request answered."""
@@ -57,38 +151,90 @@ class Instruments:
         requests.inc()
         latency.observe(seconds)
 
+    def warned(self, campo: str) -> None:
+        """One warning given about ``campo`` (a field, a ratio, or ubicacion)."""
+        self.warnings.labels(campo).inc()
 
-class InstrumentsMiddleware:
-    """Counts and times every HTTP request under its route template."""
+    def batch(self, route: str, rows: int) -> None:
+        """A batch of ``rows`` rows served by ``route``."""
+        self.batch_rows.labels(route).observe(rows)
 
-    def __init__(self, app: ASGIApp, instruments: Instruments, paths: Collection[str]) -> None:
-        self.app = app
-        self.instruments = instruments
-        self.paths = frozenset(paths)
+    def priced(self, prices: float | Iterable[float]) -> None:
+        """Prices answered: one, or a batch's."""
+        if isinstance(prices, float | int):
+            self.prices.observe(prices)
+        else:
+            observe_many(self.prices, np.fromiter(prices, dtype=np.float64))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = CLIENT_CLOSED  # when the app returns without answering: the client left
+    def serving(self, version: str, engine: str) -> None:
+        """The model now served (at start, or after a reload)."""
+        if self._serving is not None:
+            self.model.labels(*self._serving).set(0)
+        self._serving = (version, engine)
+        self.model.labels(version, engine).set(1)
 
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
+    def reloaded(self, success: bool) -> None:
+        """A reload finished: the new model serves, or it was refused."""
+        self.reloads.labels("success" if success else "failure").inc()
 
-        try:
-            await self.app(scope, receive, send_with_status)
-        except BaseException:
-            status = 500
-            raise
-        finally:
-            # Label by route template (FastAPI's match, or one of the API's own paths, all
-            # static), never by raw path, so unknown URLs cannot blow up the series.
-            name = getattr(scope.get("route"), "path", None) or (
-                scope["path"] if scope["path"] in self.paths else "unmatched"
-            )
-            method = scope["method"] if scope["method"] in METHODS else "other"
-            self.instruments.count(method, name, status, time.perf_counter() - start)
+    def exposition(self) -> bytes:
+        """The text ``/metrics`` answers: this process's figures, or every worker's."""
+        if self.directory is not None:
+            forget_dead_workers(self.directory)
+        return generate_latest(self.registry)
+
+    def close(self) -> None:
+        """The app stops: in multiprocess mode, its live gauges stop counting."""
+        if self.directory is not None:
+            mark_process_dead(os.getpid(), str(self.directory))  # type: ignore[no-untyped-call]
+
+
+def observe_many(histogram: Histogram, values: npt.NDArray[np.float64]) -> None:
+    """``histogram.observe`` of every value, with one update per bucket rather than two per
+    value: ``observe`` takes microseconds (more in multiprocess mode, where each update
+    writes a file), which a batch of 10,000 rows would pay 10,000 times. Uses the
+    histogram's bucket values, prometheus-client internals that
+    ``tests/test_monitoring.py`` checks against ``observe``."""
+    if not len(values):
+        return
+    bounds = np.asarray(histogram._upper_bounds)  # ends with +Inf
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    histogram._sum.inc(float(values.sum()))
+    for bucket, count in zip(histogram._buckets, counts.tolist(), strict=True):
+        if count:
+            bucket.inc(count)
+
+
+def forget_dead_workers(directory: Path) -> None:
+    """Drop the live gauges of workers that are gone (killed, so they could not say so),
+    as prometheus-client's ``mark_process_dead`` does for a worker that exits."""
+    for path in directory.glob("gauge_live*_*.db"):
+        match = _LIVE_GAUGE_FILE.fullmatch(path.name)
+        if match and not _alive(int(match.group(1))):
+            mark_process_dead(int(match.group(1)), str(directory))  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def route_label(scope: Scope, paths: frozenset[str]) -> str:
+    """The request's route template (FastAPI's match, or one of the API's own paths, all
+    static), never its raw path, so that unknown URLs cannot blow up the series."""
+    name = getattr(scope.get("route"), "path", None)
+    if name:
+        return str(name)
+    path: str = scope["path"]
+    return path if path in paths else UNMATCHED
+
+
+def method_label(scope: Scope) -> str:
+    """The request's method, or "other": a label value must not come from the client."""
+    method: str = scope["method"]
+    return method if method in METHODS else "other"

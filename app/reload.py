@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from app.bundle.loader import Bundle, BundleError, load_bundle
 from app.config import Settings
+from app.monitoring import Instruments
 
 log = logging.getLogger("tasador")
 
@@ -25,6 +26,7 @@ async def reload_bundle(app: FastAPI) -> Bundle:
     until then and stays when the new one is refused (``BundleError`` is raised)."""
     settings: Settings = app.state.settings
     lock: asyncio.Lock = app.state.reload_lock
+    instruments: Instruments = app.state.instruments
     async with lock:
         current: Bundle | None = app.state.bundle
         try:
@@ -34,8 +36,11 @@ async def reload_bundle(app: FastAPI) -> Bundle:
         except BundleError as exc:
             kept = current.version if current else "nothing"
             log.error("model reload refused, still serving %s: %s", kept, exc)
+            instruments.reloaded(success=False)
             raise
         app.state.bundle = bundle
+        instruments.reloaded(success=True)
+        instruments.serving(bundle.version, bundle.engine.name)
         log.info(
             "model reloaded: now serving %s (was %s) with %s",
             bundle.version,

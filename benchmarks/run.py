@@ -44,17 +44,30 @@ SERVERS = {
     "tasador": list(TASADOR_SERVE),
     # The same service with its FastAPI routes alone: what the fast transport is for.
     "tasador, FastAPI routes only": [*TASADOR_SERVE, "--no-fast-path"],
+    # What a log line per request costs (the others log warnings only), at c=32.
+    "tasador, uvicorn's access log": list(TASADOR_SERVE),
+    "tasador, JSON request log": list(TASADOR_SERVE),
 }
+# Settings of a server beside server_process's, and the concurrencies it is loaded at.
+SERVER_ENV = {
+    "tasador, uvicorn's access log": {"TASADOR_LOG_LEVEL": "info", "TASADOR_LOG_FORMAT": "text"},
+    "tasador, JSON request log": {"TASADOR_LOG_LEVEL": "info", "TASADOR_LOG_FORMAT": "json"},
+}
+SERVER_CONCURRENCIES = {name: (32,) for name in SERVER_ENV}
 
 
-def server_process(command: list[str], model_dir: Path) -> ServerProcess:
-    """One server on 127.0.0.1 serving ``model_dir``, quiet, with room for the big batch."""
-    env = {
+def server_process(
+    command: list[str], model_dir: Path, env: dict[str, str] | None = None
+) -> ServerProcess:
+    """One server on 127.0.0.1 serving ``model_dir``, quiet (unless ``env`` says otherwise),
+    with room for the big batch."""
+    settings = {
         "TASADOR_MODEL_DIR": str(model_dir),
         "TASADOR_LOG_LEVEL": "warning",
         "TASADOR_MAX_BODY_BYTES": str(64 * 1024 * 1024),
+        **(env or {}),
     }
-    return ServerProcess(command, env=env)
+    return ServerProcess(command, env=settings)
 
 
 def _machine() -> dict[str, Any]:
@@ -118,12 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     body = json.dumps(FORMULARIO_EJEMPLO).encode()
     http: list[dict[str, Any]] = []
     for name, command in SERVERS.items():
-        with server_process(command, args.model_dir) as server:
+        with server_process(command, args.model_dir, SERVER_ENV.get(name)) as server:
             ready_memory = server.memory_mb()
             _say(f"HTTP: {name} (ready in {server.ready_s:.2f} s)…")
             url = f"{server.url}/predecir"
             run_load(url, body, 4, min(2.0, args.seconds))  # warm-up
-            for concurrency in CONCURRENCIES:
+            for concurrency in SERVER_CONCURRENCIES.get(name, CONCURRENCIES):
                 result: LoadResult = run_load(url, body, concurrency, args.seconds)
                 http.append({"server": name, "ready_s": server.ready_s, **asdict(result)})
             if name == "tasador":
@@ -185,6 +198,7 @@ def _targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         ("/predecir c=32 vs ceiling", ours / _rps(report, "ceiling", 32), ">=", 1.0),
         ("/predecir c=32 vs sklearn loaded once", ours / _rps(report, "sklearn loaded once", 32), ">=", 20),
         ("/predecir c=32 vs pickle per request", ours / _floor_rps(report, "seed (pickle per request)", 32), ">=", 500),
+        ("/predecir c=32, JSON request log vs uvicorn's access log", _rps(report, "tasador, JSON request log", 32) / _rps(report, "tasador, uvicorn's access log", 32), ">=", 1.0),
         ("in-process single-row p50 (µs)", onnx["p50_us"], "<=", 50),
         ("interval, zone and warnings in process (µs)", path["interval, €/m², zone and warnings"], "<=", 10),
         ("explanation in process (µs)", path["explanation (?explicar=true)"], "<=", 100),
@@ -272,10 +286,12 @@ def _scaleout_lines(report: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def update_readme(tables: str, readme: Path = README) -> None:
+def update_readme(
+    tables: str, readme: Path = README, marks: tuple[str, str] = (MARK_START, MARK_END)
+) -> None:
     """Replace what stands between the README's benchmark markers (written atomically)."""
     text = readme.read_text()
-    start, end = text.index(MARK_START) + len(MARK_START), text.index(MARK_END)
+    start, end = text.index(marks[0]) + len(marks[0]), text.index(marks[1])
     updated = f"{text[:start]}\n{tables}\n{text[end:]}"
     temporary = readme.with_suffix(".md.tmp")
     temporary.write_text(updated)

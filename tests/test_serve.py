@@ -2,9 +2,11 @@
 
 import json
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from app.schemas.formulario import FORMULARIO_EJEMPLO
 from tests.helpers import post_json
@@ -52,3 +54,98 @@ def test_flags_reach_every_worker(tiny_bundle: Path) -> None:
 
     assert len(refusals) == 6
     assert all("422" in r for r in refusals)
+
+
+def _counted(metrics: str, route: str = "/predecir") -> float:
+    """What a scrape says of POST /predecir answered with 200."""
+    prefix = f'tasador_requests_total{{method="POST",route="{route}",status="200"}} '
+    (line,) = [line for line in metrics.splitlines() if line.startswith(prefix)]
+    return float(line.removeprefix(prefix))
+
+
+def _by_worker(folder: Path, method: str, route: str) -> list[float]:
+    """How many ``method route`` requests each worker answered (200), from its own file."""
+    labels = {"method": method, "route": route, "status": "200"}
+    counts = []
+    for worker_file in sorted(folder.glob("counter_*.db")):
+        count = 0.0
+        files = [str(worker_file)]
+        for metric in MultiProcessCollector.merge(files):  # type: ignore[no-untyped-call]
+            for sample in metric.samples:
+                if sample.name == "tasador_requests_total" and sample.labels == labels:
+                    count = float(sample.value)
+        counts.append(count)
+    return counts
+
+
+def _both(folder: Path, method: str, route: str) -> bool:
+    counts = _by_worker(folder, method, route)
+    return len(counts) == 2 and 0 not in counts
+
+
+def test_metrics_add_up_across_workers(tiny_bundle: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "counter_1.db").write_bytes(b"left by an earlier server")
+    env = {"TASADOR_MODEL_DIR": str(tiny_bundle), "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    command = [*TASADOR_SERVE, "--port", "{port}", "--workers", "2"]
+    with ServerProcess(command, env=env) as server:
+        assert not (folder / "counter_1.db").exists()
+        # A connection each, which either worker accepts (the second may still be
+        # starting): on until both have answered some, as each one's own file says, and
+        # at least 20 (at most 400).
+        sent = 0
+        while sent < 20 or (sent < 400 and not _both(folder, "POST", "/predecir")):
+            post_json(f"{server.url}/predecir", FORMULARIO_EJEMPLO)
+            sent += 1
+        scrapes: list[float] = []
+        while len(scrapes) < 8 or (len(scrapes) < 400 and not _both(folder, "GET", "/metrics")):
+            with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:
+                scrapes.append(_counted(response.read().decode()))
+        answered = _by_worker(folder, "POST", "/predecir")
+        scraped = _by_worker(folder, "GET", "/metrics")
+        server.stop()
+        output = server.output()
+
+    assert len(answered) == 2
+    assert 0 not in answered, answered
+    assert 0 not in scraped, scraped
+    assert scrapes == [sent] * len(scrapes), output
+    assert list(folder.glob("gauge_live*.db")) == []  # each worker said it was gone
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(list(TASADOR_SERVE), id="tasador-serve"),
+        pytest.param([*UVICORN, "app.main:app"], id="uvicorn"),
+        pytest.param([*TASADOR_SERVE, "--port", "{port}", "--workers", "2"], id="two-workers"),
+    ],
+)
+def test_the_json_format_writes_only_json_lines_one_per_request(
+    tiny_bundle: Path, command: list[str]
+) -> None:
+    env = {"TASADOR_MODEL_DIR": str(tiny_bundle), "TASADOR_LOG_FORMAT": "json"}
+    with ServerProcess(command, env=env) as server:
+        request = urllib.request.Request(
+            f"{server.url}/predecir",
+            data=json.dumps(FORMULARIO_EJEMPLO).encode(),
+            headers={"content-type": "application/json", "x-request-id": "json-1"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.loads(response.read())
+            echoed = response.headers["x-request-id"]
+        server.stop()
+        output = server.output()
+    lines = [json.loads(line) for line in output.splitlines()]  # every line is JSON
+    version = answer["modelo"]
+
+    assert echoed == "json-1"
+    (logged,) = [line for line in lines if line["logger"] == "tasador.requests"
+                 and line["path"] == "/predecir"]  # fmt: skip
+    assert (logged["request_id"], logged["status"], logged["model"]) == ("json-1", 200, version)
+    assert not [line for line in lines if line["logger"] == "uvicorn.access"]
+    assert any(
+        line["logger"] == "tasador" and line["message"].startswith(f"serving model {version}")
+        for line in lines
+    )

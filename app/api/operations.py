@@ -25,6 +25,7 @@ from app.schemas.prediccion import (
     ParametrosLote,
     ParametrosPrediccion,
     Prediccion,
+    PrediccionLote,
     PrediccionLoteDetalle,
 )
 from app.service.evaluation import evaluate
@@ -84,9 +85,25 @@ def answer(
 ) -> Response:
     """The operation's answer to a validated body, serialised once by pydantic."""
     result = operation.call(context, body, params)
-    for campo in _warned_fields(result):
-        context.instruments.warned(campo)
+    _measure(operation, context.instruments, body, result)
     return Response(result.model_dump_json(), media_type="application/json")
+
+
+def _measure(
+    operation: BodyOperation[Any, Any], instruments: Instruments, body: Any, result: BaseModel
+) -> None:
+    """What ``/metrics`` tells of an answer: a batch's rows, the prices, the warnings."""
+    rows_field = type(body).rows_field
+    if rows_field is not None:
+        instruments.batch(operation.path, len(getattr(body, rows_field)))
+    if isinstance(result, Prediccion):
+        instruments.priced(result.precio)
+    elif isinstance(result, PrediccionLote):
+        instruments.priced(result.precios)
+    elif isinstance(result, PrediccionLoteDetalle):
+        instruments.priced(appraisal.precio for appraisal in result.resultados)
+    for campo in _warned_fields(result):
+        instruments.warned(campo)
 
 
 def _warned_fields(result: BaseModel) -> Iterator[str]:

@@ -7,6 +7,7 @@ from app.errors import too_many_rows
 from app.schemas.evaluacion import Evaluacion, PeticionEvaluacion
 from app.service.scoring import score
 from app.service.valuation import bounds
+from app.tracing import span
 
 
 def evaluate(bundle: Bundle, peticion: PeticionEvaluacion, max_rows: int) -> Evaluacion:
@@ -15,7 +16,10 @@ def evaluate(bundle: Bundle, peticion: PeticionEvaluacion, max_rows: int) -> Eva
     if len(muestras) > max_rows:
         raise too_many_rows(len(muestras), max_rows, "muestras")
     y_true = np.array([m.precio for m in muestras], dtype=np.float64)
-    y_pred = bundle.engine.predict(bundle.features.matrix(muestras))
+    with span("tasador.features"):
+        x = bundle.features.matrix(muestras)
+    with span("tasador.engine"):
+        y_pred = bundle.engine.predict(x)
     intervals = bounds(bundle, muestras, y_pred)
     cobertura = anchura = None
     if intervals is not None:

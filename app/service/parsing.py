@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.errors import InvalidInputError, too_many_rows
 from app.schemas.base import RequestModel, lenient
+from app.tracing import span
 
 ModelT = TypeVar("ModelT", bound=RequestModel)
 MAX_PROBLEMS = 20
@@ -29,6 +30,11 @@ Problem = dict[str, Any]
 def parse_json(model: type[ModelT], body: bytes, max_rows: int | None = None) -> ModelT:
     """``body`` validated as ``model``, or ``InvalidInputError`` locating each problem.
     A batch model (``rows_field``) takes at most ``max_rows`` rows."""
+    with span("tasador.validation"):
+        return _parse_json(model, body, max_rows)
+
+
+def _parse_json(model: type[ModelT], body: bytes, max_rows: int | None) -> ModelT:
     if not body:
         raise InvalidInputError(
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]

@@ -14,6 +14,7 @@ from app.errors import RefusedError, too_many_rows
 from app.i18n import DEFAULT, Language
 from app.schemas.formulario import Formulario
 from app.schemas.prediccion import Lote, Prediccion, PrediccionLote, PrediccionLoteDetalle
+from app.tracing import span
 from app.valuation.explanation import GROUPS, Explanation, ExplanationsUnavailableError
 
 
@@ -27,8 +28,10 @@ class Options:
 
 def appraise(bundle: Bundle, formulario: Formulario, options: Options = Options()) -> Prediccion:
     """The appraisal of one home."""
-    x = bundle.features.matrix([formulario])
-    precio = float(bundle.engine.predict(x)[0])
+    with span("tasador.features"):
+        x = bundle.features.matrix([formulario])
+    with span("tasador.engine"):
+        precio = float(bundle.engine.predict(x)[0])
     explanation = _explain(bundle, x) if options.explain else None
     return _appraisal(bundle, formulario, precio, options.language, explanation, 0)
 
@@ -41,8 +44,10 @@ def appraise_batch(
     homes = lote.formularios
     if len(homes) > max_rows:
         raise too_many_rows(len(homes), max_rows, "formularios")
-    x = bundle.features.matrix(homes)
-    precios = bundle.engine.predict(x)
+    with span("tasador.features"):
+        x = bundle.features.matrix(homes)
+    with span("tasador.engine"):
+        precios = bundle.engine.predict(x)
     now = datetime.now(UTC)
     if not detail:
         return PrediccionLote(precios=precios.round(2).tolist(), fecha=now, modelo=bundle.version)

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from app.schemas import Formulario, Prediccion
 
 app = FastAPI()
-CONSTANT = Prediccion(precio=1.0, timestamp=datetime(2026, 1, 1, tzinfo=UTC), modelo="ceiling")
+CONSTANT = Prediccion(precio=1.0, fecha=datetime(2026, 1, 1, tzinfo=UTC), modelo="ceiling")
 
 
 @app.get("/ready")

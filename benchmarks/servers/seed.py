@@ -23,4 +23,4 @@ def predecir(formulario: Formulario) -> Prediccion:
     model = joblib.load(model_dir() / "model.pkl")
     encodings = joblib.load(model_dir() / "encodings.pkl")
     precio = float(model.predict(feature_row(formulario, encodings))[0])
-    return Prediccion(precio=precio, timestamp=datetime.now(UTC), modelo="seed")
+    return Prediccion(precio=precio, fecha=datetime.now(UTC), modelo="seed")

@@ -35,4 +35,4 @@ def ready() -> dict[str, str]:
 def predecir(formulario: Formulario) -> Prediccion:
     """Predict with the model loaded at start-up."""
     precio = float(state["model"].predict(feature_row(formulario, state["encodings"]))[0])
-    return Prediccion(precio=precio, timestamp=datetime.now(UTC), modelo="sklearn")
+    return Prediccion(precio=precio, fecha=datetime.now(UTC), modelo="sklearn")

@@ -1,6 +1,8 @@
 """/metrics: requests counted by route template and status, whichever transport served."""
 
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -8,7 +10,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.types import Message
 
-from tests.helpers import ClientFactory
+from app.bundle.loader import BundleError
+from app.reload import reload_bundle
+from tests.helpers import TINY, ClientFactory, train_quietly
 
 
 def test_metrics_count_requests_by_route(client: TestClient, formulario: dict[str, Any]) -> None:
@@ -65,3 +69,57 @@ def test_a_client_hanging_up_mid_body_is_counted_apart_and_logged_once(
     (line,) = [r.getMessage() for r in caplog.records if "hung up" in r.getMessage()]
     assert "127.0.0.1:5555" in line
     assert "POST /predecir" in line
+
+
+def _sample(text: str, name: str) -> float:
+    """The value of the one sample named ``name`` (with its labels) in ``text``."""
+    (value,) = [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(name + " ")]
+    return float(value)
+
+
+def test_metrics_tell_batch_sizes_and_the_prices_answered(
+    client: TestClient, formulario: dict[str, Any]
+) -> None:
+    single = client.post("/predecir", json=formulario).json()["precio"]
+    batch = client.post("/predecir/lote", json={"formularios": [formulario] * 3}).json()
+    detailed = client.post(
+        "/predecir/lote?detalle=true", json={"formularios": [formulario] * 2}
+    ).json()
+    muestras = [{**formulario, "precio": 400_000}, {**formulario, "precio": 500_000}]
+    client.post("/evaluar", json={"muestras": muestras})
+
+    text = client.get("/metrics").text
+    prices = [single, *batch["precios"], *(r["precio"] for r in detailed["resultados"])]
+
+    assert _sample(text, 'tasador_batch_rows_count{route="/predecir/lote"}') == 2
+    assert _sample(text, 'tasador_batch_rows_sum{route="/predecir/lote"}') == 5
+    assert _sample(text, 'tasador_batch_rows_bucket{le="2.0",route="/predecir/lote"}') == 1
+    assert _sample(text, 'tasador_batch_rows_count{route="/evaluar"}') == 1
+    assert _sample(text, "tasador_predicted_price_euros_count") == 6
+    assert _sample(text, "tasador_predicted_price_euros_sum") == pytest.approx(sum(prices))
+    below = sum(p <= 500_000 for p in prices)
+    assert _sample(text, 'tasador_predicted_price_euros_bucket{le="500000.0"}') == below
+
+
+def test_metrics_name_the_model_served_and_count_reloads(
+    bundle_copy: Path, client_factory: ClientFactory
+) -> None:
+    with client_factory(model_dir=bundle_copy) as client:
+        first = client.get("/modelo").json()
+        assert client.portal is not None
+        train_quietly(bundle_copy, replace(TINY, seed=99))
+        client.portal.call(reload_bundle, cast(FastAPI, client.app))
+        second = client.get("/modelo").json()
+        (bundle_copy / "model.pkl").write_bytes(b"tampered")
+        with pytest.raises(BundleError):
+            client.portal.call(reload_bundle, cast(FastAPI, client.app))
+        text = client.get("/metrics").text
+
+    def info(manifest: dict[str, Any]) -> str:
+        engine, version = manifest["engine"], manifest["version"]
+        return f'tasador_model_info{{engine="{engine}",version="{version}"}}'
+
+    assert _sample(text, info(second)) == 1
+    assert _sample(text, info(first)) == 0
+    assert _sample(text, 'tasador_model_reloads_total{outcome="success"}') == 1
+    assert _sample(text, 'tasador_model_reloads_total{outcome="failure"}') == 1

@@ -2,7 +2,6 @@
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from prometheus_client.exposition import generate_latest
 
 from app.monitoring import Instruments
 
@@ -11,6 +10,6 @@ router = APIRouter(tags=["estado"])
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def get_metrics(request: Request) -> Response:
-    """Prometheus metrics of this process."""
+    """Prometheus metrics of the service, all its workers' added up."""
     instruments: Instruments = request.app.state.instruments
-    return Response(generate_latest(instruments.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(instruments.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,167 @@
+"""Each request's id, echoed on every answer, and its JSON log line (never its body)."""
+
+import json
+import re
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.schemas.formulario import FORMULARIO_EJEMPLO
+from tests.helpers import ClientFactory
+
+GENERATED = re.compile(r"[0-9a-f]{32}")
+HOME = FORMULARIO_EJEMPLO
+TRANSPORTS = [pytest.param(True, id="fast"), pytest.param(False, id="fastapi")]
+# Every kind of answer: served, refused by the gate, by validation, unknown, wrong method.
+REQUESTS = [
+    pytest.param("POST", "/predecir", HOME, {}, 200, id="predecir"),
+    pytest.param("POST", "/predecir/lote", {"formularios": [HOME]}, {}, 200, id="lote"),
+    pytest.param("POST", "/predecir", {**HOME, "baños": 0}, {}, 422, id="invalid"),
+    pytest.param("POST", "/predecir", HOME, {"content-type": "text/plain"}, 415, id="not-json"),
+    pytest.param("GET", "/predecir", None, {}, 405, id="wrong-method"),
+    pytest.param("GET", "/health", None, {}, 200, id="health"),
+    pytest.param("GET", "/metrics", None, {}, 200, id="metrics"),
+    pytest.param("GET", "/docs", None, {}, 200, id="docs"),
+    pytest.param("GET", "/no/such/page", None, {}, 404, id="unknown"),
+]
+
+
+def _send(client: TestClient, method: str, path: str, body: Any, headers: dict[str, str]) -> Any:
+    content = json.dumps(body).encode() if body is not None else None
+    sent = {"content-type": "application/json", **headers}
+    return client.request(method, path, content=content, headers=sent)
+
+
+@pytest.mark.parametrize("fast_path", TRANSPORTS)
+@pytest.mark.parametrize(("method", "path", "body", "headers", "status"), REQUESTS)
+def test_every_answer_echoes_the_request_id(
+    client_factory: ClientFactory,
+    fast_path: bool,
+    method: str,
+    path: str,
+    body: Any,
+    headers: dict[str, str],
+    status: int,
+) -> None:
+    with client_factory(fast_path=fast_path) as client:
+        given = _send(client, method, path, body, {**headers, "X-Request-ID": "abc.DEF_12-3"})
+        made = _send(client, method, path, body, headers)
+
+    assert given.status_code == made.status_code == status
+    assert given.headers["x-request-id"] == "abc.DEF_12-3"
+    assert GENERATED.fullmatch(made.headers["x-request-id"])
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        pytest.param("x" * 65, id="too-long"),
+        pytest.param("a b", id="space"),
+        pytest.param('"><script>', id="markup"),
+        pytest.param("línea", id="not-ascii"),
+        pytest.param("", id="empty"),
+    ],
+)
+def test_a_request_id_that_is_not_short_and_plain_is_replaced(
+    client: TestClient, sent: str
+) -> None:
+    answer = client.get("/health", headers={b"X-Request-ID": sent.encode()})
+
+    assert GENERATED.fullmatch(answer.headers["x-request-id"])
+
+
+def test_each_request_without_an_id_gets_its_own(client: TestClient) -> None:
+    ids = {client.get("/health").headers["x-request-id"] for _ in range(20)}
+
+    assert len(ids) == 20
+
+
+def test_an_error_the_app_did_not_expect_still_carries_the_id(client: TestClient) -> None:
+    def fail() -> None:
+        raise RuntimeError("a bug")
+
+    client.app.add_api_route("/boom", fail)  # type: ignore[attr-defined]
+    with TestClient(client.app, raise_server_exceptions=False) as failing:
+        answer = failing.get("/boom", headers={"X-Request-ID": "bug-1"})
+
+    assert answer.status_code == 500
+    assert answer.text == "Internal Server Error"
+    assert answer.headers["x-request-id"] == "bug-1"
+
+
+def _lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("fast_path", TRANSPORTS)
+def test_one_json_line_per_request_and_never_the_body(
+    client_factory: ClientFactory, fast_path: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = {**HOME, "superficie_construida": 123.456}
+    with client_factory(log_format="json", fast_path=fast_path) as client:
+        capsys.readouterr()
+        served = client.post(
+            "/predecir?explicar=false", json=secret, headers={"X-Request-ID": "r-1"}
+        )
+        client.post("/predecir", json={**secret, "baños": 0}, headers={"X-Request-ID": "r-2"})
+        client.get("/no/such/page?token=hunter2", headers={"X-Request-ID": "r-3"})
+        model = client.get("/modelo").json()["version"]
+    out = capsys.readouterr().out
+    ok, invalid, unknown, _ = _lines(out)
+
+    assert ok == {
+        "time": ok["time"],
+        "level": "info",
+        "logger": "tasador.requests",
+        "message": "POST /predecir 200",
+        "method": "POST",
+        "path": "/predecir",
+        "route": "/predecir",
+        "status": 200,
+        "duration_ms": ok["duration_ms"],
+        "bytes": len(served.content),
+        "request_id": "r-1",
+        "model": model,
+        "client": "testclient",
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", ok["time"])
+    assert 0 < ok["duration_ms"] < 60_000
+    assert (invalid["status"], invalid["request_id"]) == (422, "r-2")
+    assert (unknown["route"], unknown["path"], unknown["status"]) == (
+        "unmatched",
+        "/no/such/page",
+        404,
+    )
+    for absent in ("123.456", "hunter2", "explicar", "superficie"):
+        assert absent not in out
+
+
+def test_text_format_leaves_the_log_to_uvicorn(
+    client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client.get("/health")
+    client.post("/predecir", json=HOME)
+
+    assert capsys.readouterr().out == ""
+
+
+def test_the_warning_level_silences_the_request_log(
+    client_factory: ClientFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with client_factory(log_format="json", log_level="warning") as client:
+        client.post("/predecir", json=HOME)
+
+    assert capsys.readouterr().out == ""
+
+
+def test_a_path_made_up_by_a_client_is_escaped_and_cut(
+    client_factory: ClientFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = '/a"b\\c' + "x" * 1000
+    with client_factory(log_format="json") as client:
+        capsys.readouterr()
+        client.get(path)
+    (line,) = _lines(capsys.readouterr().out)
+
+    assert line["path"] == path[:256]
