@@ -5,11 +5,12 @@ a flag (``--max-batch-rows``), and a flag overrides its variable.
 """
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -18,6 +19,13 @@ from app.engines import EngineChoice
 # The bundle that ships with the repository, beside the ``app`` package.
 EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
 ENV_PREFIX = "TASADOR_"
+# What --model-uri takes: a registered model by alias or version, or a run's folder.
+MODEL_URI_PATTERN = r"models:/[^/@]+(@[^/]+|/[0-9]+)|runs:/[0-9a-zA-Z]+/.+"
+
+
+def default_cache_dir() -> Path:
+    """tasador's cache folder: $XDG_CACHE_HOME/tasador, else ~/.cache/tasador."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tasador"
 
 
 class Settings(BaseSettings):
@@ -27,6 +35,16 @@ class Settings(BaseSettings):
 
     model_dir: Path = Field(
         default=EMBEDDED_MODEL_DIR, description="Folder holding the model bundle."
+    )
+    model_uri: str | None = Field(
+        default=None,
+        description="MLflow URI of the bundle (models:/NAME@ALIAS, models:/NAME/VERSION or "
+        "runs:/RUN_ID/PATH); when set, it is served instead of model_dir. The tracking "
+        "server is MLFLOW_TRACKING_URI's.",
+    )
+    model_cache: Path = Field(
+        default_factory=lambda: default_cache_dir() / "models",
+        description="Folder where bundles fetched from MLflow are kept.",
     )
     host: str = Field(default="127.0.0.1", description="Address to listen on.")
     # Also read from PORT and WEB_CONCURRENCY (PlatformVariables), below TASADOR_*.
@@ -67,6 +85,15 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         default="info", description="Log level; warning also silences the access log."
     )
+
+    @field_validator("model_uri")
+    @classmethod
+    def _mlflow_uri(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(MODEL_URI_PATTERN, value):
+            raise ValueError(
+                "expected models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/PATH"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -17,6 +17,7 @@ from typing import Any
 from app.bundle import CHECK_FILE, ENCODINGS_FILE, MODEL_FILE, plain_pickle
 from app.bundle.artefacts import BundleError, read_artefacts, read_manifest
 from app.bundle.engine_choice import choose_engine, expected_answers
+from app.bundle.origin import Origin
 from app.bundle.versions import check_versions
 from app.engines import Engine, EngineChoice
 from app.features import FeatureBuilder, FeatureError
@@ -35,6 +36,7 @@ class Bundle:
     manifest: Manifest
     features: FeatureBuilder
     engine: Engine
+    origin: Origin | None = None  # set when the bundle was fetched from MLflow
 
     @property
     def version(self) -> str:

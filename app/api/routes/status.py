@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.deps import BundleDep
-from app.schemas.estado import Estado, Modelo
+from app.schemas.estado import Estado, Modelo, Origen
 
 router = APIRouter(tags=["estado"])
 
@@ -32,4 +32,10 @@ async def get_ready(request: Request) -> Any:
 @router.get("/modelo")
 async def get_modelo(bundle: BundleDep) -> Modelo:
     """The manifest of the bundle being served: version, features, metrics, data."""
-    return Modelo(**bundle.manifest.model_dump(), engine=bundle.engine.name)
+    origin = bundle.origin
+    origen = (
+        Origen(uri=origin.uri, run_id=origin.run_id, nombre=origin.name, version=origin.version)
+        if origin
+        else None
+    )
+    return Modelo(**bundle.manifest.model_dump(), engine=bundle.engine.name, origen=origen)
