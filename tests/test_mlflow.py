@@ -93,6 +93,7 @@ def test_train_logs_everything_and_serve_fetches_from_the_embedded_store(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)  # for this process only
     client = MlflowClient()
     version = client.get_model_version_by_alias("tasador", "champion")
+    assert version.run_id is not None
     run = client.get_run(version.run_id)
 
     assert "Registered as models:/tasador/1, alias champion" in printed
