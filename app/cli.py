@@ -54,6 +54,9 @@ class TrainCommand(BaseModel):
     seed: int = Field(default=42, description="random seed")
     rows: int = Field(default=20_000, ge=1, description="synthetic rows to generate")
     trees: int = Field(default=100, ge=1, description="trees in the forest")
+    nivel: float = Field(
+        default=0.8, gt=0, lt=1, description="the prediction interval's level (0.8 = 80 %)"
+    )
     mlflow: bool = Field(
         default=False,
         description="also log the run to MLflow (MLFLOW_TRACKING_URI; default: a local "
@@ -217,7 +220,7 @@ def train(command: TrainCommand) -> int:
             _say(f"{len(dataset)} usable rows, {dataset.rejected.total} rejected.")
             for line in dataset.rejected.summary():
                 _say(f"  rejected {line}")
-        config = TrainingConfig(seed=command.seed, n_estimators=command.trees)
+        config = TrainingConfig(seed=command.seed, n_estimators=command.trees, nivel=command.nivel)
         manifest = train(dataset, command.out, config)
     except (DatasetError, OutputError) as exc:
         print(f"tasador train: {exc}", file=sys.stderr)

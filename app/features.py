@@ -108,6 +108,11 @@ class FeatureBuilder:
             if FEATURES_BY_NAME[name].kind is Kind.CATEGORY and name not in encodings:
                 raise FeatureError(f"no encodings for categorical feature {name!r}")
 
+    @staticmethod
+    def attribute(name: str) -> str:
+        """The ``Formulario`` attribute holding feature ``name``."""
+        return FEATURES_BY_NAME[name].attribute
+
     def row(self, formulario: Formulario) -> list[float]:
         """The feature values of one home, in model order."""
         values = self._values(formulario)

@@ -31,8 +31,18 @@ class Instruments:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
             registry=self.registry,
         )
+        self.warnings = Counter(
+            "tasador_advertencias",
+            "Warnings given with an appraisal (a home unlike the training data), by field.",
+            ["campo"],
+            registry=self.registry,
+        )
         # Labelled children, looked up once: prometheus-client's labels() costs ~4 µs.
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def warned(self, campo: str) -> None:
+        """One warning given about ``campo`` (a field, a ratio, or ubicacion)."""
+        self.warnings.labels(campo).inc()
 
     def count(self, method: str, route: str, status: int, seconds: float) -> None:
         """One request answered."""

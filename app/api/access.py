@@ -17,10 +17,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.api.errors import refusal_response
 from app.config import Settings
 from app.errors import RefusedError, body_too_large, not_ready
+from app.i18n import negotiate
 
 API_KEY_HEADER = "X-API-Key"
 _API_KEY = API_KEY_HEADER.lower().encode()
 BUNDLE_SCOPE_KEY = "tasador.bundle"
+LANGUAGE_SCOPE_KEY = "tasador.language"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class RequestGate:
 
     def _admit(self, scope: Scope, access: Access) -> None:
         headers = _Headers(scope)
+        scope[LANGUAGE_SCOPE_KEY] = negotiate(headers.get(b"accept-language"))
         if access.key and self.settings.api_keys:
             key = headers.get(_API_KEY)
             if key not in self.settings.api_keys:
@@ -94,7 +97,15 @@ class _Headers:
     Starlette's ``Headers`` decodes every header on every lookup; on the hot path that
     cost more than the checks themselves (``uv run python -m benchmarks.run``)."""
 
-    WANTED = frozenset({b"x-api-key", b"content-length", b"content-type", b"content-encoding"})
+    WANTED = frozenset(
+        {
+            b"x-api-key",
+            b"content-length",
+            b"content-type",
+            b"content-encoding",
+            b"accept-language",
+        }
+    )
 
     def __init__(self, scope: Scope) -> None:
         self._values: dict[bytes, str] = {}

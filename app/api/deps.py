@@ -9,10 +9,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
-from app.api.access import API_KEY_HEADER, BUNDLE_SCOPE_KEY
+from app.api.access import API_KEY_HEADER, BUNDLE_SCOPE_KEY, LANGUAGE_SCOPE_KEY
+from app.api.operations import Context
 from app.bundle.loader import Bundle
 from app.config import Settings
 from app.errors import not_ready
+from app.i18n import negotiate
 
 # Declared on protected routes when keys are configured, so the OpenAPI document and
 # Swagger's "Authorize" show it; the check itself is the RequestGate's.
@@ -33,5 +35,18 @@ async def get_bundle(request: Request) -> Bundle:
     return bundle
 
 
+async def get_context(
+    request: Request,
+    bundle: Annotated[Bundle, Depends(get_bundle)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> Context:
+    """What a body route is served with (``app.api.operations.Context``)."""
+    language = request.scope.get(LANGUAGE_SCOPE_KEY) or negotiate(
+        request.headers.get("accept-language")
+    )
+    return Context(bundle, settings, language, request.app.state.instruments)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 BundleDep = Annotated[Bundle, Depends(get_bundle)]
+ContextDep = Annotated[Context, Depends(get_context)]

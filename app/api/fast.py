@@ -12,17 +12,17 @@ other request goes on to FastAPI; ``TASADOR_FAST_PATH=false`` leaves them all to
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.access import BUNDLE_SCOPE_KEY, route_path
+from app.api.access import BUNDLE_SCOPE_KEY, LANGUAGE_SCOPE_KEY, route_path
 from app.api.body import OFFLOAD_FROM_BYTES
 from app.api.errors import client_disconnected, refusal_response
-from app.api.operations import OPERATIONS, BodyOperation, answer
-from app.bundle.loader import Bundle
+from app.api.operations import OPERATIONS, BodyOperation, Context, answer
 from app.config import Settings
 from app.errors import RefusalError, body_too_large
 from app.service.parsing import parse_json
@@ -50,15 +50,23 @@ class FastTransport:
         await self.app(scope, receive, send)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        operation: BodyOperation[Any] = scope[_OPERATION_SCOPE_KEY]
-        bundle: Bundle = scope[BUNDLE_SCOPE_KEY]
+        operation: BodyOperation[Any, Any] = scope[_OPERATION_SCOPE_KEY]
+        context = Context(
+            bundle=scope[BUNDLE_SCOPE_KEY],
+            settings=self.settings,
+            language=scope[LANGUAGE_SCOPE_KEY],
+            instruments=scope["app"].state.instruments,
+        )
         response: Response
         try:
             body = await _read_body(receive)
-            if len(body) < OFFLOAD_FROM_BYTES:
-                response = self._answer(operation, bundle, body)
+            query: bytes = scope["query_string"]
+            if len(body) < OFFLOAD_FROM_BYTES and b"explicar" not in query:
+                response = self._answer(operation, context, body, query)
             else:
-                response = await run_in_threadpool(self._answer, operation, bundle, body)
+                # Large bodies, and explanations (the first builds their engine), are
+                # answered in a worker thread, off the event loop.
+                response = await run_in_threadpool(self._answer, operation, context, body, query)
         except RefusalError as refusal:
             response = refusal_response(refusal)
         except HTTPException as exc:
@@ -70,8 +78,14 @@ class FastTransport:
             return  # nobody to answer
         await response(scope, receive, send)
 
-    def _answer(self, operation: BodyOperation[Any], bundle: Bundle, body: bytes) -> Response:
-        return answer(operation, bundle, self.settings, parse_json(operation.body, body))
+    @staticmethod
+    def _answer(
+        operation: BodyOperation[Any, Any], context: Context, body: bytes, query: bytes
+    ) -> Response:
+        # The body first, then the query: FastAPI's order, so the same errors come first.
+        validated = parse_json(operation.body, body)
+        params = operation.parse_params(dict(QueryParams(query)))
+        return answer(operation, context, validated, params)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -1,50 +1,113 @@
 """The routes that take a JSON body, each with the service call that answers it.
 
 Both transports serve these through ``answer``: FastAPI's routes (``app.api.routes``) after
-FastAPI has parsed the body, and the ``FastTransport`` straight from ASGI. A new body route
-is an entry here plus its documented FastAPI route, which calls ``answer``.
+FastAPI has parsed the body and the query, and the ``FastTransport`` straight from ASGI.
+A new body route is an entry here plus its documented FastAPI route, which calls
+``answer``.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from app.bundle.loader import Bundle
 from app.config import Settings
+from app.errors import InvalidInputError
+from app.i18n import Language
+from app.monitoring import Instruments
 from app.schemas.evaluacion import PeticionEvaluacion
 from app.schemas.formulario import Formulario
-from app.schemas.prediccion import Lote
+from app.schemas.prediccion import (
+    Lote,
+    ParametrosLote,
+    ParametrosPrediccion,
+    Prediccion,
+    PrediccionLoteDetalle,
+)
 from app.service.evaluation import evaluate
-from app.service.valuation import appraise, appraise_batch
+from app.service.valuation import Options, appraise, appraise_batch
 
 BodyT = TypeVar("BodyT", bound=BaseModel)
+ParamsT = TypeVar("ParamsT", bound=BaseModel)
+
+
+class NoParametros(BaseModel):
+    """A route that takes no query parameters (any sent are ignored, as FastAPI does)."""
 
 
 @dataclass(frozen=True)
-class BodyOperation(Generic[BodyT]):
-    """A ``POST`` route: its path, the body it takes, and the service call answering it."""
+class Context:
+    """What a request is served with: the bundle the gate admitted it to, the settings,
+    the language of the answer and the app's Prometheus instruments."""
+
+    bundle: Bundle
+    settings: Settings
+    language: Language
+    instruments: Instruments
+
+
+@dataclass(frozen=True)
+class BodyOperation(Generic[BodyT, ParamsT]):
+    """A ``POST`` route: its path, the body and query it takes, and the service call."""
 
     path: str
     body: type[BodyT]
-    call: Callable[[Bundle, Settings, BodyT], BaseModel]
+    params: type[ParamsT]
+    call: Callable[[Context, BodyT, ParamsT], BaseModel]
+
+    def parse_params(self, query: dict[str, str]) -> ParamsT:
+        """The query parameters, validated as FastAPI validates a query model."""
+        try:
+            return self.params.model_validate(query)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            for error in errors:
+                error["loc"] = ("query", *error["loc"])
+            raise InvalidInputError(errors) from None
 
 
 def answer(
-    operation: BodyOperation[Any], bundle: Bundle, settings: Settings, body: Any
+    operation: BodyOperation[Any, Any], context: Context, body: Any, params: Any
 ) -> Response:
     """The operation's answer to a validated body, serialised once by pydantic."""
-    result = operation.call(bundle, settings, body)
+    result = operation.call(context, body, params)
+    for campo in _warned_fields(result):
+        context.instruments.warned(campo)
     return Response(result.model_dump_json(), media_type="application/json")
 
 
-PREDECIR = BodyOperation("/predecir", Formulario, lambda bundle, _, f: appraise(bundle, f))
-PREDECIR_LOTE = BodyOperation(
-    "/predecir/lote", Lote, lambda bundle, s, lote: appraise_batch(bundle, lote, s.max_batch_rows)
-)
-EVALUAR = BodyOperation(
-    "/evaluar", PeticionEvaluacion, lambda bundle, s, p: evaluate(bundle, p, s.max_batch_rows)
-)
-OPERATIONS: tuple[BodyOperation[Any], ...] = (PREDECIR, PREDECIR_LOTE, EVALUAR)
+def _warned_fields(result: BaseModel) -> Iterator[str]:
+    appraisals = (
+        [result]
+        if isinstance(result, Prediccion)
+        else result.resultados
+        if isinstance(result, PrediccionLoteDetalle)
+        else []
+    )
+    for appraisal in appraisals:
+        for advertencia in appraisal.advertencias:
+            yield advertencia.campo
+
+
+def _predecir(context: Context, formulario: Formulario, params: ParametrosPrediccion) -> BaseModel:
+    options = Options(context.language, params.explicar)
+    return appraise(context.bundle, formulario, options)
+
+
+def _predecir_lote(context: Context, lote: Lote, params: ParametrosLote) -> BaseModel:
+    options = Options(context.language, params.explicar)
+    rows = context.settings.max_batch_rows
+    return appraise_batch(context.bundle, lote, rows, params.detalle, options)
+
+
+def _evaluar(context: Context, peticion: PeticionEvaluacion, _: NoParametros) -> BaseModel:
+    return evaluate(context.bundle, peticion, context.settings.max_batch_rows)
+
+
+PREDECIR = BodyOperation("/predecir", Formulario, ParametrosPrediccion, _predecir)
+PREDECIR_LOTE = BodyOperation("/predecir/lote", Lote, ParametrosLote, _predecir_lote)
+EVALUAR = BodyOperation("/evaluar", PeticionEvaluacion, NoParametros, _evaluar)
+OPERATIONS: tuple[BodyOperation[Any, Any], ...] = (PREDECIR, PREDECIR_LOTE, EVALUAR)

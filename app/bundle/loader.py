@@ -18,6 +18,7 @@ from app.bundle import CHECK_FILE, ENCODINGS_FILE, MODEL_FILE, plain_pickle
 from app.bundle.artefacts import BundleError, read_artefacts, read_manifest
 from app.bundle.engine_choice import choose_engine, expected_answers
 from app.bundle.origin import Origin
+from app.bundle.valuation import ValuationParts, load_valuation
 from app.bundle.versions import check_versions
 from app.engines import Engine, EngineChoice
 from app.features import FeatureBuilder, FeatureError
@@ -36,6 +37,7 @@ class Bundle:
     manifest: Manifest
     features: FeatureBuilder
     engine: Engine
+    valuation: ValuationParts
     origin: Origin | None = None  # set when the bundle was fetched from MLflow
 
     @property
@@ -57,9 +59,16 @@ def load_bundle(directory: Path, engine: EngineChoice = "auto") -> Bundle:
         raise BundleError(f"{directory}: {exc}") from None
     expected = expected_answers(directory, manifest, features, artefacts.get(CHECK_FILE))
     chosen = choose_engine(engine, directory, artefacts, manifest, expected)
+    valuation = load_valuation(directory, manifest, artefacts, features)
     del artefacts, expected  # the engine holds what it needs; let the bytes go now
     _return_freed_memory()
-    return Bundle(directory=directory, manifest=manifest, features=features, engine=chosen)
+    return Bundle(
+        directory=directory,
+        manifest=manifest,
+        features=features,
+        engine=chosen,
+        valuation=valuation,
+    )
 
 
 def _encodings(directory: Path, data: bytes) -> Mapping[str, Mapping[str, int]]:

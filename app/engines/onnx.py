@@ -44,6 +44,10 @@ class OnnxEngine:
 
     def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Prices for the rows of ``x``."""
+        return self.outputs(x).reshape(-1)
+
+    def outputs(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The graph's output for the rows of ``x``: one row of targets per input row."""
         # scikit-learn rounds inputs to float32 before comparing them with its float64
         # thresholds; doing the same makes the answers identical.
         rounded = x.astype(np.float32).astype(np.float64)
@@ -54,7 +58,7 @@ class OnnxEngine:
 
     def _run(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         out: npt.NDArray[np.float64] = self._session.run(None, {self._input: x})[0]
-        return out.reshape(-1)
+        return out
 
 
 @cache

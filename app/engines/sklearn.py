@@ -27,11 +27,11 @@ class SklearnEngine:
         # scale out by process, not by threads inside one predict.
         if hasattr(estimator, "n_jobs"):
             estimator.n_jobs = 1
-        self._estimator = estimator
+        self.estimator = estimator
 
     def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Prices for the rows of ``x``."""
-        return np.asarray(self._estimator.predict(x), dtype=np.float64)
+        return np.asarray(self.estimator.predict(x), dtype=np.float64)
 
 
 # The only classes a forest's pickle may name: anything else (os.system, eval, ...) is

@@ -70,6 +70,8 @@ class Evaluacion(Metricas):
                     "r2": 0.91,
                     "mape": 0.12,
                     "n": 2,
+                    "cobertura": 1.0,
+                    "anchura_relativa": 0.58,
                     "holdout": METRICAS_EJEMPLO,
                     "modelo": EJEMPLO_MODELO,
                 }
@@ -78,5 +80,12 @@ class Evaluacion(Metricas):
     )
 
     n: int = Field(description="Rows scored.")
+    cobertura: float | None = Field(
+        default=None,
+        description="Share of true prices inside their interval (null: the model has none).",
+    )
+    anchura_relativa: float | None = Field(
+        default=None, description="Mean of (upper - lower) / true price, over the rows sent."
+    )
     holdout: Metricas = Field(description="The model's hold-out metrics from training.")
     modelo: str

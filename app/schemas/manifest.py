@@ -32,6 +32,22 @@ DATA_EXAMPLE: dict[str, Any] = {
     "sha256": "992669a65151ed375f27be6c8e2f5ad718734dd5e3ae43d3e355bb6fcb7c8b74",
 }
 REFERENCE_EXAMPLE: dict[str, Any] = {"formulario": FORMULARIO_EJEMPLO, "precio": 470_526.32}
+INTERVAL_EXAMPLE: dict[str, Any] = {
+    "method": "split conformal in log price, normalised by the zone's error spread",
+    "level": 0.8,
+    "coverage": 0.808,
+    "coverage_by_price_tercile": [0.798, 0.812, 0.814],
+    "median_relative_width": 0.613,
+    "mean_relative_width": 0.669,
+    "rows": 4000,
+}
+ZONES_EXAMPLE: dict[str, Any] = {
+    "cell_m": [556, 507],
+    "cells": 1198,
+    "min_homes": 5,
+    "rings": 2,
+    "coverage": 0.997,
+}
 MANIFEST_EXAMPLE: dict[str, Any] = {
     "format_version": 1,
     "version": "rf-2b5fe44d0743",
@@ -46,6 +62,8 @@ MANIFEST_EXAMPLE: dict[str, Any] = {
     "feature_ranges": {"superficie_construida": {"min": 25.0, "max": 600.0}},
     "artefacts": {"model.pkl": "6a1f…", "encodings.pkl": "03bc…"},
     "reference": [REFERENCE_EXAMPLE],
+    "interval": INTERVAL_EXAMPLE,
+    "zones": ZONES_EXAMPLE,
 }
 
 
@@ -84,12 +102,43 @@ class TrainingData(BaseModel):
 
 
 class Reference(BaseModel):
-    """An input with the prediction the model gave for it at training time."""
+    """An input with the prediction the model gave for it at training time, and (bundles
+    with a valuation) its interval and the contribution of each feature, in model order."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [REFERENCE_EXAMPLE]})
 
     formulario: dict[str, Any]
     precio: float
+    interval: tuple[float, float] | None = None
+    contributions: list[float] | None = None
+
+
+class IntervalSummary(BaseModel):
+    """How the prediction interval was calibrated, and how it did on hold-out rows."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [INTERVAL_EXAMPLE]})
+
+    method: str
+    level: float = Field(description="The share of true prices it should hold (nivel).")
+    coverage: float = Field(description="The share of hold-out prices inside their interval.")
+    coverage_by_price_tercile: list[float] = Field(
+        description="The same for the cheapest, middle and dearest third of hold-out homes."
+    )
+    median_relative_width: float = Field(description="Median of (upper - lower) / true price.")
+    mean_relative_width: float
+    rows: int = Field(description="Hold-out rows these were measured on.")
+
+
+class ZonesSummary(BaseModel):
+    """How the zone aggregate was built: a grid of cells, each a median of training homes."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ZONES_EXAMPLE]})
+
+    cell_m: tuple[int, int] = Field(description="Cell height and width, in metres.")
+    cells: int = Field(description="Cells kept (with at least min_homes homes).")
+    min_homes: int
+    rings: int = Field(description="A home borrows the nearest kept cell this many cells away.")
+    coverage: float = Field(description="The share of hold-out homes with a zone.")
 
 
 class Manifest(BaseModel):
@@ -110,3 +159,9 @@ class Manifest(BaseModel):
     feature_ranges: dict[str, FeatureRange]
     artefacts: dict[str, str] = Field(description="File name → SHA-256 of its bytes.")
     reference: list[Reference] = Field(min_length=1)
+    interval: IntervalSummary | None = Field(
+        default=None, description="The prediction interval (absent in older bundles)."
+    )
+    zones: ZonesSummary | None = Field(
+        default=None, description="The zone aggregate (absent in older bundles)."
+    )

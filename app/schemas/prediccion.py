@@ -1,6 +1,7 @@
 """What ``/predecir`` and ``/predecir/lote`` take and answer."""
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,13 +11,113 @@ EJEMPLO_TIMESTAMP = "2026-11-23T09:30:00.123456Z"
 EJEMPLO_MODELO = "rf-2b5fe44d0743"
 
 
-class Prediccion(BaseModel):
-    """The appraisal of one home."""
+class Intervalo(BaseModel):
+    """A calibrated prediction interval: for homes like the training data, the true price
+    falls inside it ``nivel`` of the time."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"inferior": 353_300.0, "superior": 598_100.0, "nivel": 0.8}]
+        }
+    )
+
+    inferior: float = Field(description="Lower bound, EUR.")
+    superior: float = Field(description="Upper bound, EUR.")
+    nivel: float = Field(description="Share of true prices inside the interval (0.8 = 80 %).")
+
+
+class Zona(BaseModel):
+    """The area: the median €/m² of the training homes near this one."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"precio": 470_526.32, "timestamp": EJEMPLO_TIMESTAMP, "modelo": EJEMPLO_MODELO}
+                {
+                    "precio_m2_mediano": 5_312.0,
+                    "viviendas": 41,
+                    "radio_km": 0.52,
+                    "diferencia": -0.07,
+                }
+            ]
+        }
+    )
+
+    precio_m2_mediano: float = Field(description="Median asking price per built m², EUR.")
+    viviendas: int = Field(description="Training homes it is the median of (at least 5).")
+    radio_km: float = Field(description="Every one of those homes lies within this distance.")
+    diferencia: float = Field(
+        description="This valuation's €/m² against the median, as a fraction (-0.07 = 7 % less)."
+    )
+
+
+class Advertencia(BaseModel):
+    """Something unlike the training data, which makes the price less reliable."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "campo": "superficie_construida",
+                    "valor": 1_500.0,
+                    "minimo": 25.0,
+                    "maximo": 600.0,
+                    "mensaje": "superficie_construida = 1500.0 is outside what the model was "
+                    "trained on (25.0 to 600.0): the price is less reliable.",
+                }
+            ]
+        }
+    )
+
+    campo: str = Field(
+        description="A Formulario field, a ratio of two (m2_por_habitacion...), or ubicacion."
+    )
+    valor: float | None = Field(description="The value sent (null for ubicacion).")
+    minimo: float | None = Field(description="Smallest value in training (null for ubicacion).")
+    maximo: float | None = Field(description="Largest value in training (null for ubicacion).")
+    mensaje: str = Field(description="In plain words (Spanish with Accept-Language: es).")
+
+
+class Contribucion(BaseModel):
+    """How much one feature moved the price from the forest's average, in EUR."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"variable": "ubicacion", "valor": [40.4168, -3.7038], "efecto": 91_250.4}]
+        }
+    )
+
+    variable: str = Field(description="A Formulario field, or ubicacion (latitud and longitud).")
+    valor: Any = Field(description="Its value as sent ([latitud, longitud] for ubicacion).")
+    efecto: float = Field(description="EUR added to (or taken from) the average price.")
+
+
+PREDICCION_EJEMPLO: dict[str, Any] = {
+    "precio": 470_526.32,
+    "timestamp": EJEMPLO_TIMESTAMP,
+    "modelo": EJEMPLO_MODELO,
+    "intervalo": {"inferior": 353_300.0, "superior": 598_100.0, "nivel": 0.8},
+    "precio_m2": 4_952.91,
+    "zona": {"precio_m2_mediano": 5_312.0, "viviendas": 41, "radio_km": 0.52, "diferencia": -0.07},
+    "advertencias": [],
+}
+
+
+class Prediccion(BaseModel):
+    """The appraisal of one home: the price, its range, the area, and any warnings; with
+    ``?explicar=true`` also what drives it (``base`` + ``contribuciones`` = ``precio``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                PREDICCION_EJEMPLO,
+                {
+                    **PREDICCION_EJEMPLO,
+                    "base": 392_181.6,
+                    "contribuciones": [
+                        {"variable": "ubicacion", "valor": [40.4168, -3.7038], "efecto": 91_250.4},
+                        {"variable": "superficie_construida", "valor": 95.0, "efecto": -12_905.68},
+                    ],
+                },
             ]
         }
     )
@@ -24,6 +125,37 @@ class Prediccion(BaseModel):
     precio: float = Field(description="Estimated asking price in EUR.", examples=[412_500.0])
     timestamp: datetime = Field(description="When the prediction was made (UTC).")
     modelo: str = Field(description="Version of the model bundle that answered.")
+    intervalo: Intervalo | None = Field(
+        default=None, description="Calibrated range; null for a bundle trained without one."
+    )
+    precio_m2: float = Field(default=0.0, description="precio per built m², EUR.")
+    zona: Zona | None = Field(
+        default=None, description="The area's median €/m²; null where no training home is near."
+    )
+    advertencias: list[Advertencia] = Field(
+        default_factory=list, description="Empty when the home is like the training data."
+    )
+    base: float | None = Field(
+        default=None,
+        description="With ?explicar=true: the forest's average price, EUR.",
+        exclude_if=lambda value: value is None,
+    )
+    contribuciones: list[Contribucion] | None = Field(
+        default=None,
+        description="With ?explicar=true: each feature's effect, largest first; "
+        "base + the effects = precio, to the cent.",
+        exclude_if=lambda value: value is None,
+    )
+
+
+class ParametrosPrediccion(BaseModel):
+    """Query parameters of ``/predecir``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    explicar: bool = Field(
+        default=False, description="Also answer base and contribuciones (what drives the price)."
+    )
 
 
 class Lote(BaseModel):
@@ -34,6 +166,19 @@ class Lote(BaseModel):
     )
 
     formularios: list[Formulario] = Field(min_length=1)
+
+
+class ParametrosLote(BaseModel):
+    """Query parameters of ``/predecir/lote``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detalle: bool = Field(
+        default=False, description="Answer resultados, the full Prediccion of each home."
+    )
+    explicar: bool = Field(
+        default=False, description="With detalle: also base and contribuciones for each home."
+    )
 
 
 class PrediccionLote(BaseModel):
@@ -52,5 +197,25 @@ class PrediccionLote(BaseModel):
     )
 
     precios: list[float]
+    timestamp: datetime
+    modelo: str
+
+
+class PrediccionLoteDetalle(BaseModel):
+    """With ``?detalle=true``: the full appraisal of each home, in the order sent."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "resultados": [PREDICCION_EJEMPLO],
+                    "timestamp": EJEMPLO_TIMESTAMP,
+                    "modelo": EJEMPLO_MODELO,
+                }
+            ]
+        }
+    )
+
+    resultados: list[Prediccion]
     timestamp: datetime
     modelo: str

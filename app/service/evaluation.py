@@ -6,6 +6,7 @@ from app.bundle.loader import Bundle
 from app.errors import too_many_rows
 from app.schemas.evaluacion import Evaluacion, PeticionEvaluacion
 from app.service.scoring import score
+from app.service.valuation import bounds
 
 
 def evaluate(bundle: Bundle, peticion: PeticionEvaluacion, max_rows: int) -> Evaluacion:
@@ -15,9 +16,17 @@ def evaluate(bundle: Bundle, peticion: PeticionEvaluacion, max_rows: int) -> Eva
         raise too_many_rows(len(muestras), max_rows, "muestras")
     y_true = np.array([m.precio for m in muestras], dtype=np.float64)
     y_pred = bundle.engine.predict(bundle.features.matrix(muestras))
+    intervals = bounds(bundle, muestras, y_pred)
+    cobertura = anchura = None
+    if intervals is not None:
+        lower, upper = intervals
+        cobertura = float(np.mean((y_true >= lower) & (y_true <= upper)))
+        anchura = float(np.mean((upper - lower) / y_true))
     return Evaluacion(
         **score(y_true, y_pred).model_dump(),
         n=len(muestras),
+        cobertura=cobertura,
+        anchura_relativa=anchura,
         holdout=bundle.manifest.metrics,
         modelo=bundle.version,
     )

@@ -1,24 +1,174 @@
-"""Appraising homes: one, or many in one vectorised engine call."""
+"""Appraising homes: the price and what lets a person judge it (its range, the area's €/m²,
+warnings outside the training data and, when asked, what drives it)."""
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
+import numpy.typing as npt
+
 from app.bundle.loader import Bundle
-from app.errors import too_many_rows
+from app.errors import RefusedError, too_many_rows
+from app.i18n import DEFAULT, Language
 from app.schemas.formulario import Formulario
-from app.schemas.prediccion import Lote, Prediccion, PrediccionLote
+from app.schemas.prediccion import (
+    Advertencia,
+    Contribucion,
+    Intervalo,
+    Lote,
+    Prediccion,
+    PrediccionLote,
+    PrediccionLoteDetalle,
+    Zona,
+)
+from app.valuation.explanation import GROUPS, Explanation, ExplanationsUnavailableError
 
 
-def appraise(bundle: Bundle, formulario: Formulario) -> Prediccion:
-    """The estimated asking price of one home."""
-    precio = float(bundle.engine.predict(bundle.features.matrix([formulario]))[0])
-    return Prediccion(precio=round(precio, 2), timestamp=datetime.now(UTC), modelo=bundle.version)
+@dataclass(frozen=True)
+class Options:
+    """How to answer: in which language, and whether to explain the price."""
+
+    language: Language = DEFAULT
+    explain: bool = False
 
 
-def appraise_batch(bundle: Bundle, lote: Lote, max_rows: int) -> PrediccionLote:
-    """One price per home, in the order sent; refused above ``max_rows`` homes."""
-    if len(lote.formularios) > max_rows:
-        raise too_many_rows(len(lote.formularios), max_rows, "formularios")
-    precios = bundle.engine.predict(bundle.features.matrix(lote.formularios))
-    return PrediccionLote(
-        precios=precios.round(2).tolist(), timestamp=datetime.now(UTC), modelo=bundle.version
+def appraise(bundle: Bundle, formulario: Formulario, options: Options = Options()) -> Prediccion:
+    """The appraisal of one home."""
+    x = bundle.features.matrix([formulario])
+    precio = float(bundle.engine.predict(x)[0])
+    explanation = _explain(bundle, x) if options.explain else None
+    return _appraisal(bundle, formulario, precio, options.language, explanation, 0)
+
+
+def appraise_batch(
+    bundle: Bundle, lote: Lote, max_rows: int, detail: bool = False, options: Options = Options()
+) -> PrediccionLote | PrediccionLoteDetalle:
+    """One price per home in the order sent, or (``detail``) one whole appraisal each;
+    refused above ``max_rows`` homes."""
+    homes = lote.formularios
+    if len(homes) > max_rows:
+        raise too_many_rows(len(homes), max_rows, "formularios")
+    x = bundle.features.matrix(homes)
+    precios = bundle.engine.predict(x)
+    now = datetime.now(UTC)
+    if not detail:
+        return PrediccionLote(
+            precios=precios.round(2).tolist(), timestamp=now, modelo=bundle.version
+        )
+    explanation = _explain(bundle, x) if options.explain else None
+    resultados = [
+        _appraisal(bundle, home, float(precio), options.language, explanation, i, now)
+        for i, (home, precio) in enumerate(zip(homes, precios, strict=True))
+    ]
+    return PrediccionLoteDetalle.model_construct(
+        resultados=resultados, timestamp=now, modelo=bundle.version
     )
+
+
+def bounds(
+    bundle: Bundle, homes: Sequence[Formulario], precios: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
+    """The interval of each predicted price, or None when the bundle has no interval."""
+    parts = bundle.valuation
+    if parts.interval is None or parts.zones is None:
+        return None
+    zones = [parts.zones.zone(h.latitud, h.longitud) for h in homes]
+    sigmas = np.array([z.sigma if z else parts.interval.sigma for z in zones])
+    return parts.interval.bounds_many(precios, sigmas)
+
+
+def _explain(bundle: Bundle, x: npt.NDArray[np.float64]) -> Explanation:
+    explainer = bundle.valuation.explainer
+    if explainer is None:
+        raise _cannot_explain(f"model {bundle.version} was trained without explanations")
+    try:
+        return explainer.get().explain(x)
+    except ExplanationsUnavailableError as exc:
+        raise _cannot_explain(str(exc)) from None
+
+
+def _cannot_explain(why: str) -> RefusedError:
+    return RefusedError(
+        503,
+        f"explanations are unavailable: {why}",
+        loc=("query", "explicar"),
+        type="explanations_unavailable",
+    )
+
+
+def _appraisal(
+    bundle: Bundle,
+    formulario: Formulario,
+    precio: float,
+    language: Language,
+    explanation: Explanation | None,
+    row: int,
+    now: datetime | None = None,
+) -> Prediccion:
+    """The whole answer for one home whose price the engine gave."""
+    parts = bundle.valuation
+    zone = parts.zones.zone(formulario.latitud, formulario.longitud) if parts.zones else None
+    intervalo = None
+    if parts.interval is not None:
+        sigma = zone.sigma if zone is not None else parts.interval.sigma
+        lower, upper = parts.interval.bounds(precio, sigma)
+        intervalo = Intervalo.model_construct(
+            inferior=round(lower, 2), superior=round(upper, 2), nivel=parts.interval.nivel
+        )
+    precio_m2 = precio / formulario.superficie_construida
+    zona = None
+    if zone is not None:
+        zona = Zona.model_construct(
+            precio_m2_mediano=zone.precio_m2_mediano,
+            viviendas=zone.viviendas,
+            radio_km=round(zone.radius_km(formulario.latitud, formulario.longitud), 2),
+            diferencia=round(precio_m2 / zone.precio_m2_mediano - 1, 4),
+        )
+    # Without a zone grid (an older bundle) nothing is known of where training homes lie.
+    near = zone is not None or parts.zones is None
+    reach = parts.zones.reach_km if parts.zones is not None else 0.0
+    advertencias: list[Advertencia] = parts.novelty.check(formulario, near, reach, language)
+    base = contribuciones = None
+    if explanation is not None:
+        base, contribuciones = _contributions(
+            bundle, formulario, explanation, row, round(precio, 2)
+        )
+    return Prediccion.model_construct(
+        precio=round(precio, 2),
+        timestamp=now or datetime.now(UTC),
+        modelo=bundle.version,
+        intervalo=intervalo,
+        precio_m2=round(precio_m2, 2),
+        zona=zona,
+        advertencias=advertencias,
+        base=base,
+        contribuciones=contribuciones,
+    )
+
+
+def _contributions(
+    bundle: Bundle, formulario: Formulario, explanation: Explanation, row: int, precio: float
+) -> tuple[float, list[Contribucion]]:
+    """Effects per variable (latitud and longitud as ubicacion), in cents, largest first,
+    adding up with the base to the rounded price: the cents rounding leaves over go to the
+    largest effect."""
+    names = bundle.features.features
+    effects = dict(zip(names, explanation.contributions[row].tolist(), strict=True))
+    grouped: dict[str, tuple[object, float]] = {}
+    for group, members in GROUPS.items():
+        if all(m in effects for m in members):
+            value = [getattr(formulario, m) for m in members]
+            grouped[group] = (value, sum(effects.pop(m) for m in members))
+    for name, effect in effects.items():
+        attribute = bundle.features.attribute(name)
+        grouped[name] = (getattr(formulario, attribute), effect)
+    base = round(explanation.base, 2)
+    cents = {name: round(effect, 2) for name, (_, effect) in grouped.items()}
+    largest = max(cents, key=lambda name: abs(grouped[name][1]))
+    cents[largest] = round(cents[largest] + precio - base - sum(cents.values()), 2)
+    contribuciones = [
+        Contribucion.model_construct(variable=name, valor=grouped[name][0], efecto=cents[name])
+        for name in sorted(cents, key=lambda name: -abs(cents[name]))
+    ]
+    return base, contribuciones

@@ -8,6 +8,7 @@ export differs from scikit-learn by up to ~1e-6 relative, and its float64 export
 (``TreeEnsembleRegressor`` with double output) does not load in ONNX Runtime 1.32.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,12 +19,28 @@ OPSET_ML = 5
 OPSET_DEFAULT = 21
 IR_VERSION = 10  # what ONNX Runtime >= 1.20 reads
 AGGREGATE_AVERAGE = 0
+AGGREGATE_SUM = 1
 BRANCH_LEQ = 0  # scikit-learn goes left when x <= threshold
 INPUT, OUTPUT = "X", "Y"
 
 
-def forest_to_onnx(forest: Any, n_features: int) -> bytes:
-    """The serialised ONNX model of a fitted ``RandomForestRegressor`` (one target)."""
+@dataclass
+class _Trees:
+    """A forest's trees laid out as one ensemble: interior nodes and leaves numbered
+    across all trees, each tree's leaves in node order (the order of ``leaf_values``)."""
+
+    features: np.ndarray
+    splits: np.ndarray
+    true_ids: np.ndarray
+    true_leaf: np.ndarray
+    false_ids: np.ndarray
+    false_leaf: np.ndarray
+    roots: list[int]
+    leaf_values: np.ndarray  # each leaf's value (its tree's prediction there)
+    leaf_tree: np.ndarray  # each leaf's tree index
+
+
+def _trees(forest: Any) -> _Trees:
     if getattr(forest, "n_outputs_", 1) != 1:
         raise ValueError("only single-target forests can be compiled")
     features: list[np.ndarray] = []
@@ -33,9 +50,10 @@ def forest_to_onnx(forest: Any, n_features: int) -> bytes:
     false_ids: list[np.ndarray] = []
     false_leaf: list[np.ndarray] = []
     weights: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
     roots: list[int] = []
     n_interior = n_leaves = 0
-    for estimator in forest.estimators_:
+    for index, estimator in enumerate(forest.estimators_):
         tree = estimator.tree_
         left, right = tree.children_left, tree.children_right
         is_leaf = left == -1
@@ -57,36 +75,102 @@ def forest_to_onnx(forest: Any, n_features: int) -> bytes:
             ids.append(position[child])
             leaf.append(is_leaf[child].astype(np.int64))
         weights.append(tree.value[leaves, 0, 0])
+        owners.append(np.full(len(leaves), index, dtype=np.int64))
         n_interior += len(interior)
         n_leaves += len(leaves)
+    return _Trees(
+        np.concatenate(features),
+        np.concatenate(splits),
+        np.concatenate(true_ids),
+        np.concatenate(true_leaf),
+        np.concatenate(false_ids),
+        np.concatenate(false_leaf),
+        roots,
+        np.concatenate(weights),
+        np.concatenate(owners),
+    )
 
-    def ints(parts: list[np.ndarray]) -> list[int]:
-        return [int(v) for v in np.concatenate(parts)]
 
+def forest_to_onnx(forest: Any, n_features: int) -> bytes:
+    """The serialised ONNX model of a fitted ``RandomForestRegressor`` (one target): the
+    average of its trees' predictions."""
+    trees = _trees(forest)
+    n_leaves = len(trees.leaf_values)
+    return _model(trees, n_features, AGGREGATE_AVERAGE, 1, [0] * n_leaves, trees.leaf_values)
+
+
+def forest_to_leaf_onnx(forest: Any, n_features: int) -> bytes:
+    """An ONNX model answering, for each tree (one output column per tree), the index of
+    the leaf a row reaches, in the order of ``leaf_contributions``' rows."""
+    trees = _trees(forest)
+    leaf_ids = np.arange(len(trees.leaf_values), dtype=np.float64)  # exact in float64
+    return _model(
+        trees,
+        n_features,
+        AGGREGATE_SUM,
+        len(trees.roots),
+        [int(t) for t in trees.leaf_tree],
+        leaf_ids,
+    )
+
+
+def leaf_contributions(forest: Any, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per leaf (``forest_to_leaf_onnx`` order), the Saabas contribution of each feature:
+    the moves in expected price of the splits on it, from the root to that leaf; and the
+    value of each tree's root. ``root + Σ contributions = leaf value`` in every tree."""
+    tables: list[np.ndarray] = []
+    roots = np.empty(len(forest.estimators_))
+    for index, estimator in enumerate(forest.estimators_):
+        tree = estimator.tree_
+        left, right, feature = tree.children_left, tree.children_right, tree.feature
+        value = tree.value[:, 0, 0]
+        roots[index] = value[0]
+        table = np.zeros((tree.node_count, n_features))
+        # scikit-learn numbers nodes depth first: a parent comes before its children.
+        for node in np.flatnonzero(left != -1):
+            for child in (left[node], right[node]):
+                table[child] = table[node]
+                table[child, feature[node]] += value[child] - value[node]
+        tables.append(table[left == -1])
+    return np.vstack(tables), roots
+
+
+def _model(
+    trees: _Trees,
+    n_features: int,
+    aggregate: int,
+    n_targets: int,
+    leaf_targets: list[int],
+    leaf_weights: np.ndarray,
+) -> bytes:
+    def ints(values: np.ndarray) -> list[int]:
+        return [int(v) for v in values]
+
+    n_interior = len(trees.splits)
     node = helper.make_node(
         "TreeEnsemble",
         [INPUT],
         [OUTPUT],
         domain="ai.onnx.ml",
-        aggregate_function=AGGREGATE_AVERAGE,
-        n_targets=1,
+        aggregate_function=aggregate,
+        n_targets=n_targets,
         post_transform=0,
-        tree_roots=roots,
-        nodes_featureids=ints(features),
-        nodes_splits=numpy_helper.from_array(np.concatenate(splits).astype(np.float64)),
+        tree_roots=trees.roots,
+        nodes_featureids=ints(trees.features),
+        nodes_splits=numpy_helper.from_array(trees.splits.astype(np.float64)),
         nodes_modes=numpy_helper.from_array(np.full(n_interior, BRANCH_LEQ, dtype=np.uint8)),
-        nodes_truenodeids=ints(true_ids),
-        nodes_trueleafs=ints(true_leaf),
-        nodes_falsenodeids=ints(false_ids),
-        nodes_falseleafs=ints(false_leaf),
-        leaf_targetids=[0] * n_leaves,
-        leaf_weights=numpy_helper.from_array(np.concatenate(weights).astype(np.float64)),
+        nodes_truenodeids=ints(trees.true_ids),
+        nodes_trueleafs=ints(trees.true_leaf),
+        nodes_falsenodeids=ints(trees.false_ids),
+        nodes_falseleafs=ints(trees.false_leaf),
+        leaf_targetids=leaf_targets,
+        leaf_weights=numpy_helper.from_array(leaf_weights.astype(np.float64)),
     )
     graph = helper.make_graph(
         [node],
         "tasador_forest",
         [helper.make_tensor_value_info(INPUT, TensorProto.DOUBLE, [None, n_features])],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.DOUBLE, [None, 1])],
+        [helper.make_tensor_value_info(OUTPUT, TensorProto.DOUBLE, [None, n_targets])],
     )
     model = helper.make_model(
         graph,

@@ -8,6 +8,7 @@ first few line numbers, never dropped silently.
 import csv
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ class Dataset:
     source: str
     synthetic: bool
     description: str
+    dated: datetime = field(default_factory=lambda: datetime.now(UTC))  # when it was made
     rejected: Rejections = field(default_factory=Rejections)
 
     def __len__(self) -> int:
@@ -123,6 +125,7 @@ def read_csv(path: Path) -> Dataset:
         source=path.name,
         synthetic=False,
         description=f"CSV file {path.name}",
+        dated=datetime.fromtimestamp(path.stat().st_mtime, UTC),
         rejected=rejected,
     )
 

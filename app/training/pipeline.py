@@ -6,10 +6,13 @@ failed check never leaves a half-written bundle where the service looks for one.
 """
 
 import hashlib
+import io
 import json
+import os
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -22,7 +25,6 @@ from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
 from app.bundle import CHECK_FILE, ENCODINGS_FILE, MANIFEST_FILE, MODEL_FILE, ONNX_FILE
-from app.bundle.artefacts import sha256_file
 from app.bundle.loader import load_bundle
 from app.bundle.versions import current_versions
 from app.engines.onnx import NAME as ONNX
@@ -32,8 +34,13 @@ from app.features import FeatureBuilder, default_encodings
 from app.schemas.formulario import Formulario
 from app.schemas.manifest import FeatureRange, Manifest, Reference, TrainingData
 from app.service.scoring import score
-from app.training.compile import forest_to_onnx
+from app.training.calibration import Homes, calibrate
+from app.training.compile import forest_to_leaf_onnx, forest_to_onnx, leaf_contributions
 from app.training.dataset import Dataset, DatasetError
+from app.valuation.artefact import VALUATION_FILE, Valuation
+from app.valuation.explanation import CONTRIBUTIONS_FILE, LEAVES_FILE
+from app.valuation.interval import Interval
+from app.valuation.zones import ZoneGrid
 
 # The model's column order. The service reads it from the manifest, so changing it here
 # needs no change anywhere else.
@@ -57,6 +64,8 @@ class TrainingConfig:
     n_jobs: int = -1
     check_rows: int = 2_000
     features: tuple[str, ...] = FEATURES
+    # The prediction interval's level: the share of true prices it should hold.
+    nivel: float = 0.8
 
 
 class OutputError(RuntimeError):
@@ -78,81 +87,97 @@ def train(
     say: Say = _stderr,
     progress: bool = True,
 ) -> Manifest:
-    """Fit a forest on ``dataset``, write and verify the bundle, move it to ``out_dir``."""
+    """Fit a forest on ``dataset``, calibrate its valuation, write and verify the bundle,
+    and move it to ``out_dir``."""
     if len(dataset) < MIN_ROWS:
         raise DatasetError(f"{len(dataset)} usable rows; training needs at least {MIN_ROWS}")
     _check_replaceable(out_dir)
     features = list(config.features)
-    builder = FeatureBuilder(features, ENCODINGS)
-    x = builder.matrix(dataset.formularios)
+    x = FeatureBuilder(features, ENCODINGS).matrix(dataset.formularios)
     y = dataset.precios
     train_idx, test_idx = train_test_split(
         np.arange(len(y)), test_size=config.test_size, random_state=config.seed
     )
     say(f"Training on {len(train_idx)} rows, holding out {len(test_idx)} ({dataset.source}).")
-    forest = _fit(x[train_idx], y[train_idx], config, progress)
-
+    forest, out_of_bag = _fit(x[train_idx], y[train_idx], config, progress)
     engine = SklearnEngine(forest)
-    metrics = score(y[test_idx], engine.predict(x[test_idx]))
+    predicted = engine.predict(x[test_idx])
+    metrics = score(y[test_idx], predicted)
     say(
         f"Hold-out: RMSE {metrics.rmse:,.0f} €  MAE {metrics.mae:,.0f} €  "
         f"R² {metrics.r2 if metrics.r2 is None else round(metrics.r2, 3)}  "
         f"MAPE {metrics.mape:.1%}"
     )
-    ref_idx = test_idx[: config.n_references]
-    ref_pred = engine.predict(x[ref_idx])
-    fields = set(Formulario.model_fields)
-    reference = [
-        Reference(
-            formulario=dataset.formularios[i].model_dump(mode="json", include=fields),
-            precio=float(p),
-        )
-        for i, p in zip(ref_idx, ref_pred, strict=True)
-    ]
-    fingerprint = hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest()
+    forms = dataset.formularios
+    valuation, interval, zones = calibrate(
+        Homes.of([forms[i] for i in train_idx], y[train_idx], out_of_bag),
+        [forms[i] for i in train_idx],
+        Homes.of([forms[i] for i in test_idx], y[test_idx], predicted),
+        config.nivel,
+    )
+    say(
+        f"Interval ({config.nivel:.0%}): hold-out coverage {interval.coverage:.1%} "
+        f"(by price tercile {' / '.join(f'{c:.1%}' for c in interval.coverage_by_price_tercile)}), "
+        f"median width {interval.median_relative_width:.1%} of the price."
+    )
+    contributions, roots = leaf_contributions(forest, len(features))
+    files = {
+        MODEL_FILE: _joblib_bytes(forest, compress=3),
+        ENCODINGS_FILE: _joblib_bytes(ENCODINGS),
+        ONNX_FILE: forest_to_onnx(forest, len(features)),
+        CHECK_FILE: _npz(x=(check := _check_inputs(x, test_idx, config)), y=engine.predict(check)),
+        VALUATION_FILE: (valuation.model_dump_json() + "\n").encode(),
+        LEAVES_FILE: forest_to_leaf_onnx(forest, len(features)),
+        CONTRIBUTIONS_FILE: _npz(contributions=contributions, roots=roots),
+    }
+    artefacts = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    reference = _references(
+        dataset, test_idx[: config.n_references], x, engine, valuation, contributions, roots
+    )
+    manifest = Manifest(
+        version=f"rf-{_digest(artefacts)[:12]}",
+        created_at=_created_at(dataset),
+        estimator=type(forest).__name__,
+        params={**_config_params(config), **_params(forest)},
+        features=features,
+        versions=current_versions(),
+        metrics=metrics,
+        data=TrainingData(
+            source=dataset.source,
+            synthetic=dataset.synthetic,
+            description=dataset.description,
+            rows=len(dataset),
+            rows_rejected=dataset.rejected.total,
+            sha256=hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest(),
+        ),
+        feature_ranges={
+            name: FeatureRange(min=float(x[:, j].min()), max=float(x[:, j].max()))
+            for j, name in enumerate(features)
+        },
+        artefacts=artefacts,
+        reference=reference,
+        interval=interval,
+        zones=zones,
+    )
+    files[MANIFEST_FILE] = (
+        json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    ).encode()
+    say("Writing the bundle…")
+    _write_verified(files, out_dir)
+    size_mb = len(files[MODEL_FILE]) / 1e6
+    say(f"Bundle {manifest.version} written to {out_dir} (model.pkl {size_mb:.1f} MB).")
+    return manifest
 
+
+def _write_verified(files: dict[str, bytes], out_dir: Path) -> None:
+    """Write the bundle into a temporary folder beside ``out_dir``, check it as the service
+    will, and only then put it in place."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; the service may run as another user
     try:
-        say("Writing the bundle…")
-        joblib.dump(forest, staging / MODEL_FILE, compress=3)
-        joblib.dump(ENCODINGS, staging / ENCODINGS_FILE)
-        say("Compiling the forest to ONNX…")
-        (staging / ONNX_FILE).write_bytes(forest_to_onnx(forest, len(features)))
-        check_x = _check_inputs(x, test_idx, config)
-        np.savez_compressed(staging / CHECK_FILE, x=check_x, y=engine.predict(check_x))
-        artefacts = {
-            name: sha256_file(staging / name)
-            for name in (MODEL_FILE, ENCODINGS_FILE, ONNX_FILE, CHECK_FILE)
-        }
-        manifest = Manifest(
-            version=f"rf-{artefacts[MODEL_FILE][:12]}",
-            created_at=datetime.now(UTC),
-            estimator=type(forest).__name__,
-            params={**_config_params(config), **_params(forest)},
-            features=features,
-            versions=current_versions(),
-            metrics=metrics,
-            data=TrainingData(
-                source=dataset.source,
-                synthetic=dataset.synthetic,
-                description=dataset.description,
-                rows=len(dataset),
-                rows_rejected=dataset.rejected.total,
-                sha256=fingerprint,
-            ),
-            feature_ranges={
-                name: FeatureRange(min=float(x[:, j].min()), max=float(x[:, j].max()))
-                for j, name in enumerate(features)
-            },
-            artefacts=artefacts,
-            reference=reference,
-        )
-        (staging / MANIFEST_FILE).write_text(
-            json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n",
-            encoding="utf-8",
-        )
+        for name, data in files.items():
+            (staging / name).write_bytes(data)
         # The service's own checks, before the bundle goes live.
         if load_bundle(staging).engine.name != ONNX:
             raise OutputError("the compiled ONNX forest does not reproduce scikit-learn")
@@ -160,14 +185,84 @@ def train(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    size_mb = (out_dir / MODEL_FILE).stat().st_size / 1e6
-    say(f"Bundle {manifest.version} written to {out_dir} (model.pkl {size_mb:.1f} MB).")
-    return manifest
+
+
+def _references(
+    dataset: Dataset,
+    rows: np.ndarray,
+    x: np.ndarray,
+    engine: SklearnEngine,
+    valuation: Valuation,
+    contributions: np.ndarray,
+    roots: np.ndarray,
+) -> list[Reference]:
+    """Inputs with what the bundle answered for them at training time: the price, its
+    interval and its contributions, which the service must give back."""
+    prices = engine.predict(x[rows])
+    interval = Interval(valuation.interval)
+    grid = ZoneGrid(valuation.zones)
+    fields = set(Formulario.model_fields)
+    reference = []
+    for i, price in zip(rows, prices, strict=True):
+        formulario = dataset.formularios[i]
+        zone = grid.zone(formulario.latitud, formulario.longitud)
+        sigma = zone.sigma if zone else valuation.interval.sigma
+        leaves = _leaves_reached(engine, x[i : i + 1])
+        reference.append(
+            Reference(
+                formulario=formulario.model_dump(mode="json", include=fields),
+                precio=float(price),
+                interval=interval.bounds(float(price), sigma),
+                contributions=[float(c) for c in contributions[leaves].sum(axis=0) / len(roots)],
+            )
+        )
+    return reference
+
+
+def _leaves_reached(engine: SklearnEngine, row: np.ndarray) -> np.ndarray:
+    """The index (in ``leaf_contributions`` order) of the leaf ``row`` reaches in each tree."""
+    forest = engine.estimator
+    offset, reached = 0, []
+    for estimator in forest.estimators_:
+        tree = estimator.tree_
+        leaves = np.flatnonzero(tree.children_left == -1)
+        node = int(estimator.apply(row.astype(np.float32))[0])
+        reached.append(offset + int(np.searchsorted(leaves, node)))
+        offset += len(leaves)
+    return np.array(reached)
+
+
+def _digest(artefacts: dict[str, str]) -> str:
+    """One hash of every file's hash: the bundle's identity."""
+    return hashlib.sha256(json.dumps(artefacts, sort_keys=True).encode()).hexdigest()
+
+
+def _created_at(dataset: Dataset) -> datetime:
+    """When the data was made (``SOURCE_DATE_EPOCH`` when set, the reproducible-builds
+    convention): the same data and seed then give the same bundle, byte for byte."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is not None and epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), UTC)
+    return dataset.dated
+
+
+def _joblib_bytes(value: object, compress: int = 0) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(value, buffer, compress=compress)
+    return buffer.getvalue()
+
+
+def _npz(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+    return buffer.getvalue()
 
 
 def _fit(
     x: np.ndarray, y: np.ndarray, config: TrainingConfig, progress: bool
-) -> RandomForestRegressor:
+) -> tuple[RandomForestRegressor, np.ndarray]:
+    """The fitted forest, and each training row predicted by the trees that did not see it
+    (out of bag; NaN for a row every tree saw)."""
     forest = RandomForestRegressor(
         n_estimators=0,
         min_samples_leaf=config.min_samples_leaf,
@@ -185,11 +280,20 @@ def _fit(
         while forest.n_estimators < config.n_estimators:
             step = min(TREES_PER_STEP, config.n_estimators - forest.n_estimators)
             forest.n_estimators += step
-            forest.fit(x, y)
+            # Out-of-bag predictions once, with the last trees: they take every tree.
+            forest.oob_score = forest.n_estimators == config.n_estimators
+            with warnings.catch_warnings():
+                # A row that every tree saw has no out-of-bag prediction: NaN, said here.
+                warnings.filterwarnings("ignore", "Some inputs do not have OOB scores")
+                forest.fit(x, y)
             bar.update(step)
+    out_of_bag = np.asarray(forest.oob_prediction_, dtype=np.float64).reshape(-1)
+    # What is pickled is the forest alone, as it would be fitted without this.
+    del forest.oob_prediction_, forest.oob_score_
+    forest.oob_score = False
     forest.warm_start = False
     forest.n_jobs = None
-    return forest
+    return forest, out_of_bag
 
 
 def _check_inputs(x: np.ndarray, test_idx: np.ndarray, config: TrainingConfig) -> np.ndarray:

@@ -21,6 +21,8 @@ These are asking prices, not sale prices, and the rows are invented: a model tra
 them shows how the service works, it does not appraise real homes.
 """
 
+from datetime import UTC, datetime
+
 import numpy as np
 import numpy.typing as npt
 
@@ -28,6 +30,7 @@ from app.schemas.formulario import Condicion, Formulario
 from app.training.dataset import Dataset
 
 GENERATOR_VERSION = 1
+GENERATOR_DATE = datetime(2026, 11, 23, tzinfo=UTC)  # when version 1 was written
 LISTING_YEAR = 2021  # the year of the calibration scrape; ages are counted from it
 
 # district: (listings, median €/m² built, latitude, longitude, median built m²)
@@ -158,6 +161,7 @@ def generate(n_rows: int, seed: int) -> Dataset:
             f"{n_rows} rows), calibrated to 2021 idealista asking-price figures; "
             "not real homes"
         ),
+        dated=GENERATOR_DATE,
     )
 
 

@@ -1,12 +1,21 @@
 """The OpenAPI document describes bodies exactly as FastAPI would for declared parameters."""
 
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from fastapi.testclient import TestClient
 
-from app.schemas import Evaluacion, Formulario, Lote, PeticionEvaluacion, Prediccion, PrediccionLote
+from app.schemas.evaluacion import Evaluacion, PeticionEvaluacion
+from app.schemas.formulario import Formulario
+from app.schemas.prediccion import (
+    Lote,
+    ParametrosLote,
+    ParametrosPrediccion,
+    Prediccion,
+    PrediccionLote,
+    PrediccionLoteDetalle,
+)
 
 
 def _reference_spec() -> dict[str, Any]:
@@ -14,11 +23,15 @@ def _reference_spec() -> dict[str, Any]:
     ref = FastAPI()
 
     @ref.post("/predecir")
-    def predecir(formulario: Formulario) -> Prediccion:
+    def predecir(
+        formulario: Formulario, params: Annotated[ParametrosPrediccion, Query()]
+    ) -> Prediccion:
         raise NotImplementedError
 
     @ref.post("/predecir/lote")
-    def predecir_lote(lote: Lote) -> PrediccionLote:
+    def predecir_lote(
+        lote: Lote, params: Annotated[ParametrosLote, Query()]
+    ) -> PrediccionLote | PrediccionLoteDetalle:
         raise NotImplementedError
 
     @ref.post("/evaluar")
@@ -35,6 +48,7 @@ def test_request_and_response_bodies_match_fastapis(client: TestClient, path: st
     mine, theirs = ours["paths"][path]["post"], reference["paths"][path]["post"]
 
     assert mine["requestBody"] == theirs["requestBody"]
+    assert mine.get("parameters") == theirs.get("parameters")
     assert mine["responses"]["200"] == theirs["responses"]["200"]
     assert "422" in mine["responses"]
     for name, schema in reference["components"]["schemas"].items():

@@ -18,7 +18,15 @@ def test_predecir_returns_the_models_price(
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"precio", "timestamp", "modelo"}
+    assert set(body) == {
+        "precio",
+        "timestamp",
+        "modelo",
+        "intervalo",
+        "precio_m2",
+        "zona",
+        "advertencias",
+    }
     assert body["precio"] == pytest.approx(sklearn_prices(tiny_bundle, [formulario])[0], abs=0.01)
     assert body["modelo"] == client.get("/modelo").json()["version"]
     assert body["timestamp"].endswith("Z") or "+00:00" in body["timestamp"]

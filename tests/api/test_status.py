@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from app import schemas
-from app.schemas import manifest
+from app.schemas import manifest, prediccion
 
 
 def test_health_and_ready(client: TestClient) -> None:
@@ -48,6 +48,8 @@ MODELS: dict[str, type[BaseModel]] = {
         schemas.Prediccion, schemas.PrediccionLote, schemas.Metricas, schemas.Evaluacion,
         schemas.Errores, schemas.Problema, schemas.Estado, schemas.Modelo, manifest.Versions,
         manifest.FeatureRange, manifest.TrainingData, manifest.Reference,
+        manifest.IntervalSummary, manifest.ZonesSummary, prediccion.Intervalo, prediccion.Zona,
+        prediccion.Advertencia, prediccion.Contribucion, prediccion.PrediccionLoteDetalle,
     )
 }  # fmt: skip
 

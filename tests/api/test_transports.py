@@ -81,6 +81,23 @@ REQUESTS: list[Any] = [
         id="lote-row-error",
     ),
     pytest.param("/predecir/lote", _body({"homes": [HOME]}), JSON, id="lote-wrong-key"),
+    pytest.param("/predecir?explicar=true", _body(HOME), JSON, id="explicar"),
+    pytest.param("/predecir?explicar=no", _body(HOME), JSON, id="explicar-false"),
+    pytest.param("/predecir?explicar=quizas", _body(HOME), JSON, id="explicar-bad"),
+    pytest.param("/predecir?piscina=1", _body(HOME), JSON, id="unknown-parameter"),
+    pytest.param("/predecir?explicar=x", _with(latitud=0), JSON, id="bad-body-and-query"),
+    pytest.param(
+        "/predecir",
+        _with(superficie_construida=4000.0, superficie_util=3000.0),
+        {**JSON, "accept-language": "es"},
+        id="warnings-in-spanish",
+    ),
+    pytest.param(
+        "/predecir/lote?detalle=true&explicar=true",
+        _body({"formularios": sample_homes(3)}),
+        JSON,
+        id="lote-detalle-explicar",
+    ),
     pytest.param("/evaluar", _muestras(3e5, 4e5, 2e5), JSON, id="evaluar"),
     pytest.param("/evaluar", _muestras(3e5), JSON, id="evaluar-one-row"),
     pytest.param("/evaluar", _muestras(3e5, -1), JSON, id="evaluar-negative"),
@@ -107,16 +124,23 @@ def transports(tiny_bundle: Path) -> Iterator[list[TestClient]]:
 
 
 def _seen(response: Any) -> tuple[int, dict[str, str], Any]:
-    """What a client sees: status, the headers it relies on, and the body (no time)."""
+    """What a client sees: status, the headers it relies on, and the body (no times)."""
     relied_on = ("content-type", "retry-after")
     headers = {k: response.headers[k] for k in relied_on if k in response.headers}
     try:
         body = response.json()
     except ValueError:
         body = response.text
-    if isinstance(body, dict):
-        body.pop("timestamp", None)
-    return response.status_code, headers, body
+    return response.status_code, headers, _timeless(body)
+
+
+def _timeless(value: Any) -> Any:
+    """``value`` without its time stamps, at any depth."""
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if k != "timestamp"}
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    return value
 
 
 @pytest.mark.parametrize(("path", "body", "headers"), REQUESTS)

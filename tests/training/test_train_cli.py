@@ -142,7 +142,15 @@ def test_synthetic_training_writes_a_bundle_that_says_so(
     assert "synthetic" in manifest["data"]["description"]
     assert set(manifest["metrics"]) == {"rmse", "mae", "r2", "mape"}
     assert manifest["params"]["n_estimators"] == 3
-    assert set(manifest["artefacts"]) == {"model.pkl", "encodings.pkl", "forest.onnx", "check.npz"}
+    assert set(manifest["artefacts"]) == {
+        "model.pkl",
+        "encodings.pkl",
+        "forest.onnx",
+        "check.npz",
+        "valuation.json",
+        "leaves.onnx",
+        "contributions.npz",
+    }
     assert len(manifest["reference"]) == 8
     assert manifest["feature_ranges"]["superficie_construida"]["min"] >= 25
     assert manifest["version"] in captured.out

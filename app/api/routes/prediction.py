@@ -1,25 +1,46 @@
 """Prediction routes: one home, or many in one call."""
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 
 from app.api.body import JsonBodyRoute
-from app.api.deps import BundleDep, SettingsDep
+from app.api.deps import ContextDep
 from app.api.errors import BODY_ERRORS
 from app.api.operations import PREDECIR, PREDECIR_LOTE, answer
 from app.schemas.formulario import Formulario
-from app.schemas.prediccion import Lote, Prediccion, PrediccionLote
+from app.schemas.prediccion import (
+    Lote,
+    ParametrosLote,
+    ParametrosPrediccion,
+    Prediccion,
+    PrediccionLote,
+    PrediccionLoteDetalle,
+)
 
 router = APIRouter(tags=["predicción"], route_class=JsonBodyRoute)
 
 
 @router.post(PREDECIR.path, response_model=Prediccion, responses=BODY_ERRORS)
-async def predecir(formulario: Formulario, bundle: BundleDep, settings: SettingsDep) -> Response:
-    """Appraise one home: its estimated asking price in EUR."""
-    return answer(PREDECIR, bundle, settings, formulario)
+async def predecir(
+    formulario: Formulario,
+    params: Annotated[ParametrosPrediccion, Query()],
+    context: ContextDep,
+) -> Response:
+    """Appraise one home: its estimated asking price in EUR, a calibrated range, the area's
+    €/m² and any warnings; with ``?explicar=true`` also what drives the price."""
+    return answer(PREDECIR, context, formulario, params)
 
 
-@router.post(PREDECIR_LOTE.path, response_model=PrediccionLote, responses=BODY_ERRORS)
-def predecir_lote(lote: Lote, bundle: BundleDep, settings: SettingsDep) -> Response:
-    """Appraise many homes in one call; prices come back in the order sent."""
+@router.post(
+    PREDECIR_LOTE.path,
+    response_model=PrediccionLote | PrediccionLoteDetalle,
+    responses=BODY_ERRORS,
+)
+def predecir_lote(
+    lote: Lote, params: Annotated[ParametrosLote, Query()], context: ContextDep
+) -> Response:
+    """Appraise many homes in one call, in the order sent: their prices, or with
+    ``?detalle=true`` each home's whole appraisal."""
     # A plain def: FastAPI runs it in a worker thread, off the event loop.
-    return answer(PREDECIR_LOTE, bundle, settings, lote)
+    return answer(PREDECIR_LOTE, context, lote, params)

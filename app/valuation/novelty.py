@@ -1,0 +1,96 @@
+"""Warnings when a home is unlike anything the model was trained on.
+
+A forest cannot extrapolate: past the largest home it saw, every home gets the price of
+the largest one. So the answer says so, field by field, when a value lies outside the
+range seen in training, when no training home lies near the coordinates, and when a
+combination of fields (bedrooms in so few m², ...) is one no training home had.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from app.features import FEATURES, Kind
+from app.i18n import Language, message
+from app.schemas.formulario import Formulario
+from app.schemas.manifest import FeatureRange
+from app.schemas.prediccion import Advertencia
+from app.valuation.artefact import Ratio
+
+# Ratios of two fields whose training range says whether a combination was ever seen.
+RATIOS: dict[str, Callable[[Formulario], float]] = {
+    "m2_por_habitacion": lambda f: f.superficie_construida / max(f.habitaciones, 1),
+    "m2_por_bano": lambda f: f.superficie_construida / f.banos,
+    "banos_por_habitacion": lambda f: f.banos / max(f.habitaciones, 1),
+}
+_CHECKED = tuple(f for f in FEATURES if f.kind in (Kind.NUMBER, Kind.COUNT))
+
+
+@dataclass(frozen=True)
+class Novelty:
+    """The training ranges of a bundle, to compare homes with."""
+
+    ranges: Mapping[str, FeatureRange]
+    ratios: Mapping[str, Ratio]
+
+    def check(
+        self, formulario: Formulario, near: bool, radius_km: float, language: Language
+    ) -> list[Advertencia]:
+        """Every way this home is unlike the training data (none for a typical one)."""
+        found = []
+        for feature in _CHECKED:
+            seen = self.ranges.get(feature.name)
+            value = getattr(formulario, feature.attribute)
+            if seen is not None and not seen.min <= value <= seen.max:
+                found.append(self._outside(feature.name, float(value), seen, language))
+        for name, ratio in RATIOS.items():
+            seen_ratio = self.ratios.get(name)
+            value = ratio(formulario)
+            if seen_ratio is not None and not seen_ratio.min <= value <= seen_ratio.max:
+                found.append(self._combination(name, value, seen_ratio, language))
+        if not near:
+            found.append(
+                Advertencia(
+                    campo="ubicacion",
+                    valor=None,
+                    minimo=None,
+                    maximo=None,
+                    mensaje=message("no_zone", language, km=f"{radius_km:.1f}"),
+                )
+            )
+        return found
+
+    @staticmethod
+    def _outside(name: str, value: float, seen: FeatureRange, language: Language) -> Advertencia:
+        return Advertencia(
+            campo=name,
+            valor=value,
+            minimo=seen.min,
+            maximo=seen.max,
+            mensaje=message(
+                "outside_range",
+                language,
+                campo=name,
+                valor=f"{value:g}",
+                minimo=f"{seen.min:g}",
+                maximo=f"{seen.max:g}",
+            ),
+        )
+
+    @staticmethod
+    def _combination(name: str, value: float, seen: Ratio, language: Language) -> Advertencia:
+        shown = round(value, 2)
+        return Advertencia(
+            campo=name,
+            valor=shown,
+            minimo=round(seen.min, 2),
+            maximo=round(seen.max, 2),
+            mensaje=message(
+                "ratio",
+                language,
+                etiqueta=message(name, language),
+                valor=f"{shown:g}",
+                sentido=message("lower" if value < seen.min else "higher", language),
+                minimo=f"{seen.min:.2f}",
+                maximo=f"{seen.max:.2f}",
+            ),
+        )

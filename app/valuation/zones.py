@@ -1,0 +1,81 @@
+"""The area around a home: the training homes' median €/m² in its cell of the grid.
+
+The grid's cells are a few hundred metres across; a cell with fewer than ``min_homes``
+training homes was dropped at training time, and a home in such a cell borrows the
+nearest kept cell up to ``rings`` cells away. Farther than that, the home has no zone:
+no training home lies near it.
+"""
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+from app.valuation.artefact import ZoneCells
+
+KM_PER_DEG_LAT = 111.2
+# Madrid's municipal area spans ~40.3-40.65 N: one degree of longitude is ~84.5 km there.
+KM_PER_DEG_LON = 84.5
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A kept cell: its training homes' median €/m², how many homes, and the spread of
+    the forest's log-price errors there (the interval's σ)."""
+
+    precio_m2_mediano: float
+    viviendas: int
+    sigma: float
+    south: float
+    west: float
+    north: float
+    east: float
+
+    def radius_km(self, latitud: float, longitud: float) -> float:
+        """Distance from a point to this cell's farthest corner: every home counted lies
+        within it."""
+        dy = max(abs(latitud - self.south), abs(latitud - self.north)) * KM_PER_DEG_LAT
+        dx = max(abs(longitud - self.west), abs(longitud - self.east)) * KM_PER_DEG_LON
+        return math.hypot(dx, dy)
+
+
+class ZoneGrid:
+    """Finds the zone of a point."""
+
+    def __init__(self, grid: ZoneCells) -> None:
+        self.rings = grid.rings
+        # Farther than this from every kept cell's homes, a point has no zone.
+        self.reach_km = grid.rings * min(
+            grid.size[0] * KM_PER_DEG_LAT, grid.size[1] * KM_PER_DEG_LON
+        )
+        self._lat0, self._lon0 = grid.origin
+        self._height, self._width = grid.size
+        self._cells: dict[tuple[int, int], Zone] = {}
+        for row, col, homes, median, sigma in grid.cells:
+            south, west = self._lat0 + row * self._height, self._lon0 + col * self._width
+            self._cells[(row, col)] = Zone(
+                median, homes, sigma, south, west, south + self._height, west + self._width
+            )
+        # Each cell of the grid is resolved once, when first asked for.
+        self._resolve = lru_cache(maxsize=65536)(self._nearest)
+
+    def zone(self, latitud: float, longitud: float) -> Zone | None:
+        """The zone of a point, or None when no kept cell is within ``rings`` cells."""
+        row = math.floor((latitud - self._lat0) / self._height)
+        col = math.floor((longitud - self._lon0) / self._width)
+        return self._resolve(row, col)
+
+    def _nearest(self, row: int, col: int) -> Zone | None:
+        own = self._cells.get((row, col))
+        if own is not None:
+            return own
+        best: tuple[float, Zone] | None = None
+        for dr in range(-self.rings, self.rings + 1):
+            for dc in range(-self.rings, self.rings + 1):
+                cell = self._cells.get((row + dr, col + dc))
+                if cell is not None:
+                    distance = math.hypot(
+                        dr * self._height * KM_PER_DEG_LAT, dc * self._width * KM_PER_DEG_LON
+                    )
+                    if best is None or distance < best[0]:
+                        best = (distance, cell)
+        return best[1] if best else None
