@@ -1,0 +1,23 @@
+"""``python -m ui [streamlit flags]``: start the front end with the settings it needs.
+
+Static serving on (the map's Leaflet is served from ``ui/static``) and usage statistics
+off (the browser would send them to Streamlit's servers); any flag given is passed on.
+"""
+
+import sys
+from pathlib import Path
+
+APP = Path(__file__).with_name("app.py")
+FLAGS = ["--server.enableStaticServing", "true", "--browser.gatherUsageStats", "false"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run ``streamlit run ui/app.py`` with tasador's flags, then the caller's."""
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", "run", str(APP), *FLAGS, *(sys.argv[1:] if argv is None else argv)]
+    sys.exit(cli.main())
+
+
+if __name__ == "__main__":
+    main()
