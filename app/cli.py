@@ -173,7 +173,7 @@ def _raise_open_file_limit() -> None:
 
 def _as_environment(settings: Settings) -> dict[str, str]:
     """``TASADOR_*`` variables that rebuild ``settings`` in another process."""
-    values = settings.model_dump(mode="json")
+    values = settings.model_dump(mode="json", exclude_none=True)  # unset stays unset
     return {
         ENV_PREFIX + name.upper(): value if isinstance(value, str) else _json(value)
         for name, value in values.items()

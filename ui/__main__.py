@@ -7,12 +7,12 @@ off (the browser would send them to Streamlit's servers); any flag given is pass
 import sys
 from pathlib import Path
 
-APP = Path(__file__).with_name("app.py")
+APP = Path(__file__).with_name("streamlit_app.py")
 FLAGS = ["--server.enableStaticServing", "true", "--browser.gatherUsageStats", "false"]
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run ``streamlit run ui/app.py`` with tasador's flags, then the caller's."""
+    """Run ``streamlit run ui/streamlit_app.py`` with tasador's flags, then the caller's."""
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", str(APP), *FLAGS, *(sys.argv[1:] if argv is None else argv)]

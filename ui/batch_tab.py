@@ -54,7 +54,7 @@ def show(result: batch.Result) -> None:
                 for i, message in sorted(result.problems.items())
             )
         )
-    st.dataframe(table, use_container_width=True, hide_index=True)
+    st.dataframe(table, width="stretch", hide_index=True)
     st.download_button(
         "Descargar la tabla (CSV)",
         table.to_csv(index=False).encode(),
@@ -71,4 +71,4 @@ def show(result: batch.Result) -> None:
             .mark_bar()
             .encode(x=alt.X("precio (€):Q", bin=alt.Bin(maxbins=30)), y="count()")
         )
-        st.altair_chart(chart, use_container_width=True)
+        st.altair_chart(chart, width="stretch")

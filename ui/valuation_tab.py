@@ -187,4 +187,4 @@ def _explanation(base: float | None, contributions: list[dict[str, Any]]) -> Non
             tooltip=["característica", "efecto (€)"],
         )
     )
-    st.altair_chart(chart, use_container_width=True)
+    st.altair_chart(chart, width="stretch")

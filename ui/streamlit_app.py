@@ -4,6 +4,8 @@ Three tabs: one home on a map, a CSV of homes, and the model card. Everything co
 the tasador API at ``TASADOR_API_URL`` (changeable in the sidebar).
 """
 
+# Not named app.py: Streamlit puts this folder first on sys.path, where an app.py would
+# hide the app package.
 import streamlit as st
 
 from ui import batch_tab, model_card, valuation_tab
