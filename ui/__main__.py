@@ -1,14 +1,19 @@
 """``python -m ui [streamlit flags]``: start the front end with the settings it needs.
 
-Static serving on (the map's Leaflet is served from ``ui/static``) and usage statistics
-off (the browser would send them to Streamlit's servers); any flag given is passed on.
+Static serving on (the map's Leaflet is served from ``ui/static``), usage statistics off
+(the browser would send them to Streamlit's servers), the developer toolbar off; any flag
+given is passed on.
 """
 
 import sys
 from pathlib import Path
 
 APP = Path(__file__).with_name("streamlit_app.py")
-FLAGS = ["--server.enableStaticServing", "true", "--browser.gatherUsageStats", "false"]
+FLAGS = [
+    "--server.enableStaticServing", "true",
+    "--browser.gatherUsageStats", "false",
+    "--client.toolbarMode", "viewer",  # no "Deploy" button for the people using it
+]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

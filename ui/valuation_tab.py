@@ -178,7 +178,7 @@ def _explanation(base: float | None, contributions: list[dict[str, Any]]) -> Non
         .mark_bar()
         .encode(
             x=alt.X("efecto (€):Q"),
-            y=alt.Y("característica:N", sort=None),
+            y=alt.Y("característica:N", sort=None, axis=alt.Axis(title=None, labelLimit=260)),
             color=alt.Color(
                 "signo:N",
                 scale=alt.Scale(domain=["sube", "baja"], range=["#2a9d8f", "#e76f51"]),
