@@ -6,6 +6,7 @@ a flag (``--max-batch-rows``), and a flag overrides its variable.
 
 import os
 import re
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -24,8 +25,14 @@ MODEL_URI_PATTERN = r"models:/[^/@]+(@[^/]+|/[0-9]+)|runs:/[0-9a-zA-Z]+/.+"
 
 
 def default_cache_dir() -> Path:
-    """tasador's cache folder: $XDG_CACHE_HOME/tasador, else ~/.cache/tasador."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tasador"
+    """tasador's cache folder: $XDG_CACHE_HOME/tasador, else ~/.cache/tasador (in the
+    temporary folder for a user with no home, as a container's numeric user may be)."""
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "tasador"
+    try:
+        return Path.home() / ".cache" / "tasador"
+    except (RuntimeError, KeyError):
+        return Path(tempfile.gettempdir()) / "tasador-cache"
 
 
 class Settings(BaseSettings):
