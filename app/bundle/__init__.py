@@ -4,7 +4,9 @@
 - ``versions``: whether the installed libraries can use what was trained;
 - ``engine_choice``: which registered engine serves, checked against the answers
   scikit-learn gave at training time;
-- ``loader``: ``load_bundle``, which puts these together into a ``Bundle``.
+- ``loader``: ``load_bundle``, which puts these together into a ``Bundle``;
+- ``source``: the bundle the settings name, from its folder or downloaded from MLflow
+  (``origin``: where such a bundle came from).
 
 The manifest's typed model is ``app.schemas.manifest``; the file names are here.
 """
