@@ -31,6 +31,7 @@ from app.config import (
 )
 
 EXIT_USAGE = 2
+MLFLOW_TRAIN = "mlflow-train"  # the extra `tasador train --mlflow` needs
 GRACEFUL_SHUTDOWN_S = 30  # in-flight requests get this long to finish after SIGTERM
 
 
@@ -237,12 +238,13 @@ def _missing_mlflow() -> str | None:
     from app.bundle.source import import_mlflow
 
     try:
-        import_mlflow("--mlflow")
+        import_mlflow("--mlflow", extra=MLFLOW_TRAIN)
+        import pandas  # noqa: F401 - the forest's signature and input example
         import skops  # noqa: F401 - the forest is logged in skops format
     except BundleError as exc:
         return str(exc)
     except ModuleNotFoundError as exc:
-        return f"--mlflow needs {exc.name}, which is not installed: uv sync --extra mlflow"
+        return f"--mlflow needs {exc.name}, which is not installed: uv sync --extra {MLFLOW_TRAIN}"
     return None
 
 

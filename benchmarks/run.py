@@ -6,7 +6,7 @@ Prints one table and writes it as JSON (``benchmarks/results.json``):
 2. over HTTP, every server started here on 127.0.0.1 with one worker and loaded for a
    bounded time at concurrency 1 and 32: (a) the ceiling, the same validation returning a
    constant, (b) the tutorial's server that loads the pickle on every request,
-   (c) scikit-learn loaded once, (d) tasador, and, with the mlflow extra installed,
+   (c) scikit-learn loaded once, (d) tasador, and, with the mlflow-train extra installed,
    (e) ``mlflow models serve`` of the same forest; with each one's ratio to tasador;
 3. /predecir/lote with 10,000 rows end to end; tasador's start-up to /ready and memory.
 """
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_load(url, invocation, concurrency, args.seconds)
                 http.append({"server": name, "ready_s": server.ready_s, **asdict(result)})
     else:
-        _say("MLflow not installed (uv sync --extra mlflow): skipping mlflow models serve")
+        _say("MLflow not installed (uv sync --extra mlflow-train): skipping mlflow models serve")
     report["http"] = http
     if shutil.which("haproxy"):
         report["scaleout"] = _scaleout(args.model_dir, body, args.seconds, args.replicas)

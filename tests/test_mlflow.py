@@ -26,7 +26,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning"),
 ]
 
-INSTALL = "uv sync --extra mlflow --group mlflow-server"
+INSTALL = "uv sync --extra mlflow-train --group mlflow-server"
 TRAIN = (sys.executable, "-m", "app.cli", "train", "--rows", "400", "--trees", "6")
 SERVER_READY_S = 300  # mlflow server took 14-68 s to answer /health on a busy 2-core machine
 MLFLOW_ENV = {

@@ -30,8 +30,8 @@ log = logging.getLogger("tasador")
 
 BUNDLE_PATH = "bundle"  # where `tasador train --mlflow` puts the bundle, in runs and models
 MISSING_MLFLOW = (
-    "needs MLflow, which is not installed: uv sync --extra mlflow "
-    "(or pip install 'tasador[mlflow]')"
+    "needs MLflow, which is not installed: uv sync --extra {extra} "
+    "(or pip install 'tasador[{extra}]')"
 )
 _BY_ALIAS = re.compile(r"models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)")
 _BY_VERSION = re.compile(r"models:/(?P<name>[^/@]+)/(?P<version>[0-9]+)")
@@ -77,15 +77,15 @@ def fetch_bundle(uri: str, cache: Path) -> tuple[Path, Origin]:
     return directory, origin
 
 
-def import_mlflow(what: str) -> Any:
-    """The mlflow module, or ``BundleError`` naming what needed it and how to install it."""
+def import_mlflow(what: str, extra: str = "mlflow") -> Any:
+    """The mlflow module, or ``BundleError`` naming what needed it and the extra to install."""
     try:
         import mlflow
         import mlflow.artifacts
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] != "mlflow":
             raise
-        raise BundleError(f"{what} {MISSING_MLFLOW}") from None
+        raise BundleError(f"{what} {MISSING_MLFLOW.format(extra=extra)}") from None
     return mlflow
 
 

@@ -54,7 +54,7 @@ def log_training(
     """Log the bundle in ``bundle_dir`` (written and verified by ``train``) as one run;
     with ``register``, register it as a new version of that model (and point ``alias``
     at it)."""
-    import_mlflow("--mlflow")
+    import_mlflow("--mlflow", extra="mlflow-train")
     import mlflow
     import mlflow.sklearn
     from mlflow import MlflowClient

@@ -28,7 +28,8 @@ READY_S = 300
 
 
 def available() -> bool:
-    """Whether MLflow's client (the mlflow extra) is installed."""
+    """Whether MLflow's client and what logging the forest takes (the mlflow-train extra)
+    are installed."""
     return all(importlib.util.find_spec(m) is not None for m in ("mlflow", "skops"))
 
 

@@ -39,8 +39,8 @@ def test_training_with_mlflow_without_mlflow_fails_before_training(
     err = capsys.readouterr().err
     assert code == 2
     assert err.strip() == (
-        "tasador train: --mlflow needs MLflow, which is not installed: uv sync --extra mlflow "
-        "(or pip install 'tasador[mlflow]')"
+        "tasador train: --mlflow needs MLflow, which is not installed: "
+        "uv sync --extra mlflow-train (or pip install 'tasador[mlflow-train]')"
     )
     assert not (tmp_path / "b").exists()
 
