@@ -40,7 +40,7 @@ class ServeCommand(Settings):
 
     def cli_cmd(self) -> None:
         """Run the server until it is stopped."""
-        raise SystemExit(serve(Settings.model_validate(self.model_dump())))
+        raise SystemExit(serve(self))
 
 
 class TrainCommand(BaseModel):
@@ -174,7 +174,7 @@ def _raise_open_file_limit() -> None:
 
 def _as_environment(settings: Settings) -> dict[str, str]:
     """``TASADOR_*`` variables that rebuild ``settings`` in another process."""
-    values = settings.model_dump(mode="json", exclude_none=True)  # unset stays unset
+    values = settings.model_dump(mode="json", exclude_defaults=True)
     return {
         ENV_PREFIX + name.upper(): value if isinstance(value, str) else _json(value)
         for name, value in values.items()

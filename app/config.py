@@ -4,16 +4,17 @@ The same class is the ``tasador serve`` command line (``app.cli``): every settin
 a flag (``--max-batch-rows``), and a flag overrides its variable.
 """
 
+import json
 import os
 import re
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from app.engines import EngineChoice
 
@@ -33,6 +34,9 @@ def default_cache_dir() -> Path:
         return Path.home() / ".cache" / "tasador"
     except (RuntimeError, KeyError):
         return Path(tempfile.gettempdir()) / "tasador-cache"
+
+
+DIGEST_PREFIX = "sha256:"
 
 
 class Settings(BaseSettings):
@@ -75,9 +79,17 @@ class Settings(BaseSettings):
     body_timeout: float = Field(
         default=60.0, gt=0, le=600, description="Seconds a client has to send a whole body."
     )
-    api_keys: frozenset[str] = Field(
-        default=frozenset(),
-        description="When set, prediction routes need one of these in the X-API-Key header.",
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        validate_default=False,  # none configured is fine; configured and empty is not
+        description="When set, the routes that need a key accept one of these in the X-API-Key "
+        "header: 'sha256:<hex digest>' entries (python -m app.keys KEY prints one), or plain "
+        "keys (accepted with a warning). A JSON list or a comma-separated list.",
+    )
+    open_routes: Annotated[tuple[Literal["/modelo", "/metrics"], ...], NoDecode] = Field(
+        default=(),
+        description="Routes that stay open when keys are set (by default /modelo and "
+        "/metrics need a key too; /health, /ready and the docs are always open).",
     )
     engine: EngineChoice = Field(
         default="auto",
@@ -101,6 +113,38 @@ class Settings(BaseSettings):
                 "expected models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/PATH"
             )
         return value
+
+    @field_validator("api_keys", "open_routes", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        """A JSON list, or the comma-separated list an environment variable is easier as."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",")]
+        return value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _some_keys(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().startswith("["):
+            value = json.loads(value)
+        if isinstance(value, list | tuple) and not value:
+            raise ValueError("the list of keys is empty: unset it to serve without keys")
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not key.strip() for key in keys):
+            raise ValueError("an API key is empty: remove it, or unset the keys to serve openly")
+        for key in keys:
+            if key.startswith(DIGEST_PREFIX):
+                digest = key.removeprefix(DIGEST_PREFIX)
+                if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
+                    raise ValueError(f"{key[:20]}… is not sha256: and 64 hexadecimal digits")
+        return keys
 
     @classmethod
     def settings_customise_sources(

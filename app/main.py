@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any
 
-from fastapi import FastAPI, Security
+from fastapi import APIRouter, FastAPI, Security, params
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from app import logs
@@ -18,7 +19,7 @@ from app.api.access import ROUTE_ACCESS, RequestGate
 from app.api.deps import API_KEY_SCHEME
 from app.api.errors import install_error_handlers
 from app.api.fast import FastTransport
-from app.api.routes import evaluation, monitoring, prediction, status
+from app.api.routes import evaluation, model, monitoring, prediction, status
 from app.bundle.loader import Bundle, BundleError
 from app.bundle.source import load_served_bundle
 from app.config import Settings, get_settings
@@ -90,14 +91,25 @@ def create_app(settings: Settings | None = None, bundle: Bundle | None = None) -
         paths={path for _, path in ROUTE_ACCESS},
     )
     install_error_handlers(app)
-    # The key itself is checked by the RequestGate; declaring it documents it.
-    protected = [Security(API_KEY_SCHEME)] if settings.api_keys else []
-    limit = settings.max_body_bytes
-    app.include_router(prediction.router, dependencies=protected, max_body_size=limit)
-    app.include_router(evaluation.router, dependencies=protected, max_body_size=limit)
-    app.include_router(status.router, max_body_size=limit)
-    app.include_router(monitoring.router, max_body_size=limit)
+    for router in (prediction.router, evaluation.router, model.router, monitoring.router,
+                   status.router):  # fmt: skip
+        app.include_router(
+            router,
+            dependencies=_documented_key(router, settings),
+            max_body_size=settings.max_body_bytes,
+        )
     return app
+
+
+def _documented_key(router: APIRouter, settings: Settings) -> list[params.Depends]:
+    """The API key, declared on a router whose routes need one: the RequestGate checks it;
+    declaring it puts it in the OpenAPI document and Swagger's "Authorize" button."""
+    paths = {route.path for route in router.routes if isinstance(route, APIRoute)}
+    keyed = any(
+        access.key and path in paths and path not in settings.open_routes
+        for (_, path), access in ROUTE_ACCESS.items()
+    )
+    return [Security(API_KEY_SCHEME)] if keyed and settings.api_keys else []
 
 
 @cache

@@ -3,7 +3,6 @@
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,9 @@ from app.bundle.loader import load_bundle
 from app.engines import Engine
 from app.engines.onnx import OnnxEngine
 from app.engines.sklearn import SklearnEngine
-from app.schemas import Formulario, Prediccion
+from app.i18n import DEFAULT
+from app.schemas.formulario import Formulario
+from app.service.valuation import _appraisal, appraise
 from app.training.synthetic import generate
 
 BATCH_SIZES = (1, 16, 256, 4096)
@@ -75,18 +76,32 @@ def engines(model_dir: Path, seconds: float) -> list[dict[str, Any]]:
 
 
 def request_path(model_dir: Path) -> dict[str, float]:
-    """Median microseconds of each step of one /predecir call, outside HTTP."""
+    """Median microseconds of each step of one /predecir call, outside HTTP: the plain
+    answer's steps, then what the valuation and an explanation add."""
     bundle = load_bundle(model_dir)
-    body = generate(1, 7).formularios[0].model_dump_json().encode()
-    formulario = Formulario.model_validate_json(body)
-    x = bundle.features.matrix([formulario])
-    precio = float(bundle.engine.predict(x)[0])
+    homes = generate(500, 7).formularios
+    bodies = [h.model_dump_json().encode() for h in homes]
+    rows = [bundle.features.matrix([h]) for h in homes]
+    prices = [float(bundle.engine.predict(x)[0]) for x in rows]
+    answers = [appraise(bundle, h) for h in homes]
+    explainer = bundle.valuation.explainer
+    assert explainer is not None, "the benchmark needs a bundle with explanations"
+    explainer.get()  # built once, before it is timed
+    cycle = itertools.cycle(range(len(homes)))
+
+    def each(step: Callable[[int], Any]) -> Callable[[], Any]:
+        return lambda: step(next(cycle))  # a different home each call, as in production
+
     steps: dict[str, Callable[[], Any]] = {
-        "validate JSON body (Formulario)": lambda: Formulario.model_validate_json(body),
-        "build feature row": lambda: bundle.features.matrix([formulario]),
-        f"predict ({bundle.engine.name})": lambda: bundle.engine.predict(x),
-        "serialise Prediccion": lambda: Prediccion(
-            precio=precio, timestamp=datetime.now(UTC), modelo=bundle.version
-        ).model_dump_json(),
+        "validate JSON body (Formulario)": each(
+            lambda i: Formulario.model_validate_json(bodies[i])
+        ),
+        "build feature row": each(lambda i: bundle.features.matrix([homes[i]])),
+        f"predict ({bundle.engine.name})": each(lambda i: bundle.engine.predict(rows[i])),
+        "interval, €/m², zone and warnings": each(
+            lambda i: _appraisal(bundle, homes[i], prices[i], DEFAULT, None, 0)
+        ),
+        "serialise Prediccion": each(lambda i: answers[i].model_dump_json()),
+        "explanation (?explicar=true)": each(lambda i: explainer.get().explain(rows[i])),
     }
     return {name: float(np.median(_latencies_us(call, 5000))) for name, call in steps.items()}

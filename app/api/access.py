@@ -18,6 +18,7 @@ from app.api.errors import refusal_response
 from app.config import Settings
 from app.errors import RefusedError, body_too_large, not_ready
 from app.i18n import negotiate
+from app.keys import ApiKeys
 
 API_KEY_HEADER = "X-API-Key"
 _API_KEY = API_KEY_HEADER.lower().encode()
@@ -42,10 +43,10 @@ ROUTE_ACCESS: Mapping[tuple[str, str], Access] = {
     ("POST", "/predecir"): BODY_ROUTE,
     ("POST", "/predecir/lote"): BODY_ROUTE,
     ("POST", "/evaluar"): BODY_ROUTE,
-    ("GET", "/modelo"): Access(model=True),
+    ("GET", "/modelo"): Access(key=True, model=True),
+    ("GET", "/metrics"): Access(key=True),
     ("GET", "/health"): OPEN,
     ("GET", "/ready"): OPEN,
-    ("GET", "/metrics"): OPEN,
 }
 
 
@@ -55,6 +56,8 @@ class RequestGate:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
+        self.keys = ApiKeys(settings.api_keys)
+        self.open = frozenset(settings.open_routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -70,14 +73,22 @@ class RequestGate:
     def _admit(self, scope: Scope, access: Access) -> None:
         headers = _Headers(scope)
         scope[LANGUAGE_SCOPE_KEY] = negotiate(headers.get(b"accept-language"))
-        if access.key and self.settings.api_keys:
+        if access.key and self.keys and route_path(scope) not in self.open:
             key = headers.get(_API_KEY)
-            if key not in self.settings.api_keys:
+            if key is None:
                 raise RefusedError(
                     401,
-                    f"missing or unknown API key in the {API_KEY_HEADER} header",
+                    f"this route needs an API key in the {API_KEY_HEADER} header",
                     loc=("header", API_KEY_HEADER),
-                    type="api_key",
+                    type="api_key_missing",
+                    headers={"WWW-Authenticate": API_KEY_HEADER},
+                )
+            if not self.keys.accepts(key):
+                raise RefusedError(
+                    403,
+                    f"the API key in the {API_KEY_HEADER} header is not one of this service's",
+                    loc=("header", API_KEY_HEADER),
+                    type="api_key_unknown",
                 )
         if access.model:
             bundle = scope["app"].state.bundle

@@ -10,9 +10,9 @@ other request goes on to FastAPI; ``TASADOR_FAST_PATH=false`` leaves them all to
 """
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi.concurrency import run_in_threadpool
-from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import ClientDisconnect
@@ -45,7 +45,12 @@ class FastTransport:
             operation = self._operations.get(route_path(scope))
             if operation is not None:
                 scope[_OPERATION_SCOPE_KEY] = operation
-                await self._limited(scope, receive, send)
+                if _declares_length(scope):
+                    # The gate refused a declared length over the limit, and HTTP framing
+                    # ends the body there: nothing is left to count.
+                    await self._serve(scope, receive, send)
+                else:
+                    await self._limited(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -84,7 +89,8 @@ class FastTransport:
     ) -> Response:
         # The body first, then the query: FastAPI's order, so the same errors come first.
         validated = parse_json(operation.body, body)
-        params = operation.parse_params(dict(QueryParams(query)))
+        # What Starlette's QueryParams (FastAPI's) keeps: the last value of each name.
+        params = operation.parse_params(dict(parse_qsl(query.decode("latin-1"), True)))
         return answer(operation, context, validated, params)
 
 
@@ -101,3 +107,7 @@ async def _read_body(receive: Receive) -> bytes:
         parts.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(parts)
+
+
+def _declares_length(scope: Scope) -> bool:
+    return any(name == b"content-length" for name, _ in scope["headers"])

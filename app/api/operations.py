@@ -34,6 +34,10 @@ BodyT = TypeVar("BodyT", bound=BaseModel)
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
 
 
+# One instance of each query model with every default: most requests send no query.
+_DEFAULTS: dict[type[BaseModel], BaseModel] = {}
+
+
 class NoParametros(BaseModel):
     """A route that takes no query parameters (any sent are ignored, as FastAPI does)."""
 
@@ -58,8 +62,14 @@ class BodyOperation(Generic[BodyT, ParamsT]):
     params: type[ParamsT]
     call: Callable[[Context, BodyT, ParamsT], BaseModel]
 
+    @property
+    def _defaults(self) -> ParamsT:
+        return _DEFAULTS.setdefault(self.params, self.params())  # type: ignore[return-value]
+
     def parse_params(self, query: dict[str, str]) -> ParamsT:
         """The query parameters, validated as FastAPI validates a query model."""
+        if not query:
+            return self._defaults
         try:
             return self.params.model_validate(query)
         except ValidationError as exc:

@@ -4,6 +4,7 @@ warnings outside the training data and, when asked, what drives it)."""
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -12,16 +13,7 @@ from app.bundle.loader import Bundle
 from app.errors import RefusedError, too_many_rows
 from app.i18n import DEFAULT, Language
 from app.schemas.formulario import Formulario
-from app.schemas.prediccion import (
-    Advertencia,
-    Contribucion,
-    Intervalo,
-    Lote,
-    Prediccion,
-    PrediccionLote,
-    PrediccionLoteDetalle,
-    Zona,
-)
+from app.schemas.prediccion import Lote, Prediccion, PrediccionLote, PrediccionLoteDetalle
 from app.valuation.explanation import GROUPS, Explanation, ExplanationsUnavailableError
 
 
@@ -113,43 +105,43 @@ def _appraisal(
     if parts.interval is not None:
         sigma = zone.sigma if zone is not None else parts.interval.sigma
         lower, upper = parts.interval.bounds(precio, sigma)
-        intervalo = Intervalo.model_construct(
-            inferior=round(lower, 2), superior=round(upper, 2), nivel=parts.interval.nivel
-        )
+        intervalo = {
+            "inferior": round(lower, 2),
+            "superior": round(upper, 2),
+            "nivel": parts.interval.nivel,
+        }
     precio_m2 = precio / formulario.superficie_construida
     zona = None
     if zone is not None:
-        zona = Zona.model_construct(
-            precio_m2_mediano=zone.precio_m2_mediano,
-            viviendas=zone.viviendas,
-            radio_km=round(zone.radius_km(formulario.latitud, formulario.longitud), 2),
-            diferencia=round(precio_m2 / zone.precio_m2_mediano - 1, 4),
-        )
+        zona = {
+            "precio_m2_mediano": zone.precio_m2_mediano,
+            "viviendas": zone.viviendas,
+            "radio_km": round(zone.radius_km(formulario.latitud, formulario.longitud), 2),
+            "diferencia": round(precio_m2 / zone.precio_m2_mediano - 1, 4),
+        }
     # Without a zone grid (an older bundle) nothing is known of where training homes lie.
     near = zone is not None or parts.zones is None
     reach = parts.zones.reach_km if parts.zones is not None else 0.0
-    advertencias: list[Advertencia] = parts.novelty.check(formulario, near, reach, language)
-    base = contribuciones = None
+    answer: dict[str, Any] = {
+        "precio": round(precio, 2),
+        "timestamp": now or datetime.now(UTC),
+        "modelo": bundle.version,
+        "intervalo": intervalo,
+        "precio_m2": round(precio_m2, 2),
+        "zona": zona,
+        "advertencias": parts.novelty.check(formulario, near, reach, language),
+    }
     if explanation is not None:
-        base, contribuciones = _contributions(
-            bundle, formulario, explanation, row, round(precio, 2)
+        answer["base"], answer["contribuciones"] = _contributions(
+            bundle, formulario, explanation, row, answer["precio"]
         )
-    return Prediccion.model_construct(
-        precio=round(precio, 2),
-        timestamp=now or datetime.now(UTC),
-        modelo=bundle.version,
-        intervalo=intervalo,
-        precio_m2=round(precio_m2, 2),
-        zona=zona,
-        advertencias=advertencias,
-        base=base,
-        contribuciones=contribuciones,
-    )
+    # One validation of the whole answer: faster than building each part as a model.
+    return Prediccion.model_validate(answer)
 
 
 def _contributions(
     bundle: Bundle, formulario: Formulario, explanation: Explanation, row: int, precio: float
-) -> tuple[float, list[Contribucion]]:
+) -> tuple[float, list[dict[str, Any]]]:
     """Effects per variable (latitud and longitud as ubicacion), in cents, largest first,
     adding up with the base to the rounded price: the cents rounding leaves over go to the
     largest effect."""
@@ -168,7 +160,7 @@ def _contributions(
     largest = max(cents, key=lambda name: abs(grouped[name][1]))
     cents[largest] = round(cents[largest] + precio - base - sum(cents.values()), 2)
     contribuciones = [
-        Contribucion.model_construct(variable=name, valor=grouped[name][0], efecto=cents[name])
+        {"variable": name, "valor": grouped[name][0], "efecto": cents[name]}
         for name in sorted(cents, key=lambda name: -abs(cents[name]))
     ]
     return base, contribuciones

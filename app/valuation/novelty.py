@@ -7,7 +7,6 @@ combination of fields (bedrooms in so few m², ...) is one no training home had.
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from app.features import FEATURES, Kind
 from app.i18n import Language, message
@@ -25,27 +24,26 @@ RATIOS: dict[str, Callable[[Formulario], float]] = {
 _CHECKED = tuple(f for f in FEATURES if f.kind in (Kind.NUMBER, Kind.COUNT))
 
 
-@dataclass(frozen=True)
 class Novelty:
     """The training ranges of a bundle, to compare homes with."""
 
-    ranges: Mapping[str, FeatureRange]
-    ratios: Mapping[str, Ratio]
+    def __init__(self, ranges: Mapping[str, FeatureRange], ratios: Mapping[str, Ratio]) -> None:
+        # (attribute, name, range) for every range known: the check runs on every answer.
+        self._fields = [(f.attribute, f.name, ranges[f.name]) for f in _CHECKED if f.name in ranges]
+        self._ratios = [(name, RATIOS[name], ratios[name]) for name in RATIOS if name in ratios]
 
     def check(
         self, formulario: Formulario, near: bool, radius_km: float, language: Language
     ) -> list[Advertencia]:
         """Every way this home is unlike the training data (none for a typical one)."""
         found = []
-        for feature in _CHECKED:
-            seen = self.ranges.get(feature.name)
-            value = getattr(formulario, feature.attribute)
-            if seen is not None and not seen.min <= value <= seen.max:
-                found.append(self._outside(feature.name, float(value), seen, language))
-        for name, ratio in RATIOS.items():
-            seen_ratio = self.ratios.get(name)
+        for attribute, name, seen in self._fields:
+            value = getattr(formulario, attribute)
+            if not seen.min <= value <= seen.max:
+                found.append(self._outside(name, float(value), seen, language))
+        for name, ratio, seen_ratio in self._ratios:
             value = ratio(formulario)
-            if seen_ratio is not None and not seen_ratio.min <= value <= seen_ratio.max:
+            if not seen_ratio.min <= value <= seen_ratio.max:
                 found.append(self._combination(name, value, seen_ratio, language))
         if not near:
             found.append(

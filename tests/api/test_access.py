@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from app.api.access import ROUTE_ACCESS
+from app.config import Settings
+from app.keys import ApiKeys, digest
 from app.main import create_app
 from tests.helpers import ClientFactory, first_error, make_client, sample_homes
 
@@ -37,26 +39,87 @@ def test_every_route_has_its_access_rule() -> None:
     assert _api_routes(app) == set(ROUTE_ACCESS)
 
 
+@pytest.mark.parametrize("configured", [KEY, digest(KEY)], ids=["plain", "digest"])
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
 def test_api_keys_on_every_route(
-    client_factory: ClientFactory, formulario: dict[str, Any], route: tuple[str, str]
+    client_factory: ClientFactory,
+    formulario: dict[str, Any],
+    route: tuple[str, str],
+    configured: str,
 ) -> None:
     request = _request(route, formulario)
-    with client_factory(api_keys=frozenset({KEY})) as client:
+    with client_factory(api_keys=[configured, digest("another")]) as client:
         missing = client.request(**request)
         wrong = client.request(**request, headers={"X-API-Key": "nope"})
         right = client.request(**request, headers={"X-API-Key": KEY})
+        other = client.request(**request, headers={"X-API-Key": "another"})
 
-    assert right.status_code == 200, right.text
+    assert right.status_code == other.status_code == 200, right.text
     if ROUTE_ACCESS[route].key:
-        assert missing.status_code == wrong.status_code == 401
-        assert first_error(missing)["loc"] == ["header", "X-API-Key"]
+        assert missing.status_code == 401
+        assert wrong.status_code == 403
+        assert first_error(missing)["loc"] == first_error(wrong)["loc"] == ["header", "X-API-Key"]
+        assert missing.headers["www-authenticate"] == "X-API-Key"
     else:
         assert missing.status_code == wrong.status_code == 200
 
 
+def test_open_routes_stay_open_with_keys(client_factory: ClientFactory) -> None:
+    with client_factory(api_keys=[KEY], open_routes=["/metrics"]) as client:
+        metrics = client.get("/metrics")
+        modelo = client.get("/modelo")
+        spec = client.get("/openapi.json").json()
+
+    assert metrics.status_code == 200
+    assert modelo.status_code == 401
+    assert "security" not in spec["paths"]["/metrics"]["get"]
+    assert spec["paths"]["/modelo"]["get"]["security"] == [{"APIKey": []}]
+
+
+@pytest.mark.parametrize(
+    ("variable", "expected"),
+    [
+        pytest.param("k1,k2", ("k1", "k2"), id="comma-separated"),
+        pytest.param('["k1", "k2"]', ("k1", "k2"), id="json"),
+        pytest.param(" k1 ", ("k1",), id="spaces"),
+    ],
+)
+def test_keys_are_read_from_a_list_or_json(
+    monkeypatch: pytest.MonkeyPatch, variable: str, expected: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("TASADOR_API_KEYS", variable)
+
+    assert Settings().api_keys == expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "message"),
+    [
+        pytest.param("[]", "empty", id="empty-list"),
+        pytest.param("", "empty", id="empty-value"),
+        pytest.param("k1,,k2", "empty", id="empty-key"),
+        pytest.param("sha256:abc", "64 hexadecimal digits", id="short-digest"),
+    ],
+)
+def test_useless_keys_are_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, variable: str, message: str
+) -> None:
+    monkeypatch.setenv("TASADOR_API_KEYS", variable)
+
+    with pytest.raises(ValueError, match=message):
+        Settings()
+
+
+def test_a_key_is_compared_by_digest_and_not_stored_in_clear() -> None:
+    keys = ApiKeys([digest(KEY)])
+
+    assert keys.accepts(KEY)
+    assert not keys.accepts(KEY + " ")
+    assert not keys.accepts(digest(KEY))
+
+
 def test_protected_routes_say_so_in_the_openapi_document(client_factory: ClientFactory) -> None:
-    with client_factory(api_keys=frozenset({KEY})) as client:
+    with client_factory(api_keys=[KEY]) as client:
         spec = client.get("/openapi.json").json()
 
     for (method, path), access in ROUTE_ACCESS.items():

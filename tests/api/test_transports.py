@@ -163,7 +163,7 @@ def test_both_transports_check_keys_the_same(
 ) -> None:
     answers = []
     for fast in (True, False):
-        with make_client(tiny_bundle, fast_path=fast, api_keys=frozenset({KEY})) as client:
+        with make_client(tiny_bundle, fast_path=fast, api_keys=[KEY]) as client:
             sent = [*JSON.items(), *headers]
             response = client.post("/predecir", content=_body(HOME), headers=sent)
             answers.append(_seen(response))

@@ -1,12 +1,11 @@
-"""Liveness, readiness and what model is being served."""
+"""Liveness and readiness."""
 
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.api.deps import BundleDep
-from app.schemas.estado import Estado, Modelo, Origen
+from app.schemas.estado import Estado
 
 router = APIRouter(tags=["estado"])
 
@@ -27,15 +26,3 @@ async def get_ready(request: Request) -> Any:
     if bundle is None:
         return JSONResponse({"status": "loading", "modelo": None}, status_code=503)
     return Estado(status="ready", modelo=bundle.version)
-
-
-@router.get("/modelo")
-async def get_modelo(bundle: BundleDep) -> Modelo:
-    """The manifest of the bundle being served: version, features, metrics, data."""
-    origin = bundle.origin
-    origen = (
-        Origen(uri=origin.uri, run_id=origin.run_id, nombre=origin.name, version=origin.version)
-        if origin
-        else None
-    )
-    return Modelo(**bundle.manifest.model_dump(), engine=bundle.engine.name, origen=origen)

@@ -1,0 +1,20 @@
+"""What model is being served."""
+
+from fastapi import APIRouter
+
+from app.api.deps import BundleDep
+from app.schemas.estado import Modelo, Origen
+
+router = APIRouter(tags=["estado"])
+
+
+@router.get("/modelo")
+async def get_modelo(bundle: BundleDep) -> Modelo:
+    """The manifest of the bundle being served: version, features, metrics, data."""
+    origin = bundle.origin
+    origen = (
+        Origen(uri=origin.uri, run_id=origin.run_id, nombre=origin.name, version=origin.version)
+        if origin
+        else None
+    )
+    return Modelo(**bundle.manifest.model_dump(), engine=bundle.engine.name, origen=origen)
