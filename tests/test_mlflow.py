@@ -144,6 +144,7 @@ def test_a_bundle_tampered_with_in_mlflow_is_refused(
     with (tampered / "model.pkl").open("ab") as handle:
         handle.write(b"changed after training")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)  # the local store keeps artefacts in ./mlruns
     with mlflow.start_run() as run:
         mlflow.log_artifacts(str(tampered), "bundle")
 

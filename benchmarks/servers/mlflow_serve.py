@@ -7,6 +7,7 @@ scoring server (one worker, the current environment). It takes encoded feature c
 encodings or validation.
 """
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -60,7 +61,8 @@ def server(model_dir: Path) -> Iterator[tuple[ServerProcess, bytes]]:
         previous = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
-            tracked = log_training(model_dir, manifest, experiment=NAME, register=NAME)
+            with contextlib.chdir(store):  # the local store keeps artefacts in ./mlruns
+                tracked = log_training(model_dir, manifest, experiment=NAME, register=NAME)
         finally:
             for key, value in previous.items():
                 if value is None:
