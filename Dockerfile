@@ -1,11 +1,17 @@
-# syntax=docker/dockerfile:1
-# tasador: the model-serving API. Build: docker build -t tasador .
-# Run:  docker run -p 8000:8000 tasador     (PORT and WEB_CONCURRENCY are read at start)
+# tasador: the model-serving API.
+#   docker build -t tasador .                    lean (default): the compiled ONNX engine only
+#   docker build --target full -t tasador:full .  also scikit-learn, the fallback engine
+#   docker run -p 8000:8000 tasador             PORT and WEB_CONCURRENCY are read at start
+# Needs BuildKit (RUN --mount): the default builder since Docker 23; before it, set
+# DOCKER_BUILDKIT=1. No "# syntax=" line, so the build pulls no frontend image: the
+# engine's built-in one is enough. Both bases are build arguments, so a build can use
+# local images and run with no registry at all (the README's offline build).
 
 ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
-
 # uv, pinned: the same release that wrote uv.lock.
-FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
+ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
+
+FROM ${UV_IMAGE} AS uv
 
 FROM ${PYTHON_IMAGE} AS builder
 COPY --from=uv /uv /usr/local/bin/uv
@@ -14,30 +20,65 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /app
-# Dependencies first, in their own layer: it is rebuilt only when the lock changes.
 COPY pyproject.toml uv.lock ./
+
+# The locked dependencies, without the project: rebuilt only when the lock changes.
+# The serving core: FastAPI, uvicorn, pydantic, numpy, ONNX Runtime.
+FROM builder AS deps
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-project
-# Then the project itself, installed (not editable) into the same environment.
+
+# The same plus the sklearn extra: scikit-learn (with scipy) and joblib.
+FROM builder AS deps-full
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --extra sklearn --no-install-project
+
+# The project alone: installed (not editable) over the dependencies, then every file
+# that install wrote (the app package, its compiled bytecode, its metadata and the
+# tasador script) is copied out to /project, so that the image gets it as a layer of
+# its own and a code change does not rebuild the dependencies' layer.
+FROM deps AS project
 COPY README.md ./
 COPY app ./app
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable
+    touch /tmp/before-project \
+    && uv sync --frozen --no-dev --no-editable \
+    && mkdir -p /project/app \
+    && find .venv -newer /tmp/before-project \( -type f -o -type l \) \
+       -exec cp -a --parents -t /project/app {} +
 
+# What both images share: the base, the user, the settings and the command.
 FROM ${PYTHON_IMAGE} AS runtime
-RUN groupadd --system --gid 10001 tasador \
-    && useradd --system --uid 10001 --gid tasador --no-create-home --shell /usr/sbin/nologin tasador
+RUN groupadd --gid 10001 tasador \
+    && useradd --uid 10001 --gid tasador --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin tasador
 WORKDIR /app
-COPY --from=builder /app/.venv /app/.venv
-COPY models ./models
+# ORT_DISABLE_TELEMETRY: ONNX Runtime would otherwise try to write a device id under
+# $HOME at every start (and warn, as there is no home and the root is read-only).
 ENV PATH="/app/.venv/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
+    ORT_DISABLE_TELEMETRY=1 \
     TASADOR_HOST=0.0.0.0 \
     TASADOR_MODEL_DIR=/app/models
+# Numeric, so that runtimes enforcing runAsNonRoot can check it. The files are root's:
+# the server cannot change its code or model, and it can run with a read-only root.
 USER 10001:10001
 EXPOSE 8000
 # Standard library only: no curl in the image.
-HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8000') + '/health', timeout=2)"]
 # Exec form, no shell: SIGTERM reaches the server, which drains in-flight requests.
 CMD ["tasador", "serve"]
+
+# Layers from the least to the most often changed: dependencies, model, code.
+FROM runtime AS full
+COPY --from=deps-full /app/.venv /app/.venv
+COPY models ./models
+COPY --from=project /project/ /
+
+# The default target, last: serves with the compiled engine, and refuses in one line a
+# bundle that only scikit-learn could serve.
+FROM runtime AS lean
+COPY --from=deps /app/.venv /app/.venv
+COPY models ./models
+COPY --from=project /project/ /

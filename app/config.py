@@ -65,7 +65,12 @@ class Settings(BaseSettings):
         default=10_000, ge=1, description="Most rows one /predecir/lote or /evaluar call takes."
     )
     max_body_bytes: int = Field(
-        default=16 * 1024 * 1024, ge=1024, description="Largest request body accepted."
+        default=4 * 1024 * 1024, ge=1024, description="Largest request body accepted."
+    )
+    max_bodies_in_flight_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Request bodies served at once, in bytes; past it 503 with Retry-After.",
     )
     header_timeout: float = Field(
         default=10.0,

@@ -31,11 +31,15 @@ class RefusedError(RefusalError):
         loc: Sequence[str | int] = (),
         type: str = "invalid",
         headers: dict[str, str] | None = None,
+        ctx: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(msg)
         self.status_code = status_code
         self.headers = headers
-        self._problem = {"loc": list(loc), "msg": msg, "type": type}
+        self._problem: dict[str, Any] = {"loc": list(loc), "msg": msg, "type": type}
+        if ctx:
+            # The values the message uses: what a translation fills in (app.i18n).
+            self._problem["ctx"] = ctx
 
     def problems(self) -> list[dict[str, Any]]:
         """The one problem."""
@@ -63,6 +67,7 @@ def too_many_rows(n: int, limit: int, field: str) -> RefusedError:
         f"List should have at most {limit} items, got {n}",
         loc=("body", field),
         type="too_long",
+        ctx={"max_length": limit, "actual_length": n},
     )
 
 
@@ -73,6 +78,7 @@ def body_too_large(limit: int) -> RefusedError:
         f"Request body is larger than the limit of {limit} bytes",
         loc=("body",),
         type="body_too_large",
+        ctx={"limit": limit},
     )
 
 

@@ -37,6 +37,72 @@ MESSAGES: dict[str, dict[Language, str]] = {
 }
 
 
+# Spanish for each kind of problem (an error's ``type``), filled with its ``ctx``; a kind
+# not listed keeps its English message. pydantic's own kinds first, then tasador's.
+PROBLEMS_ES: dict[str, str] = {
+    "missing": "Campo obligatorio",
+    "extra_forbidden": "No se admiten campos que no estén en el esquema",
+    "extra_forbidden.field": "envía {field} una sola vez, con uno de sus nombres",
+    "extra_forbidden.unknown": "el cuerpo tiene unos {unknown} campos que el esquema no "
+    "tiene; envía solo los suyos",
+    "greater_than_equal": "Debe ser mayor o igual que {ge}",
+    "greater_than": "Debe ser mayor que {gt}",
+    "less_than_equal": "Debe ser menor o igual que {le}",
+    "less_than": "Debe ser menor que {lt}",
+    "float_type": "Debe ser un número",
+    "float_parsing": "Debe ser un número",
+    "finite_number": "Debe ser un número finito",
+    "int_type": "Debe ser un número entero",
+    "int_from_float": "Debe ser un número entero, no {value}",
+    "bool_type": "Debe ser un booleano: true o false",
+    "bool_parsing": "Debe ser un booleano: true o false",
+    "string_type": "Debe ser un texto",
+    "enum": "Debe ser {expected}",
+    "model_type": "Debe ser un objeto JSON",
+    "model_attributes_type": "Debe ser un objeto JSON",
+    "dict_type": "Debe ser un objeto JSON",
+    "list_type": "Debe ser una lista",
+    "too_short": "La lista debe tener al menos {min_length} elementos",
+    "too_long": "La lista debe tener como mucho {max_length} elementos; tiene {actual_length}",
+    "json_invalid": "JSON no válido: {error}",
+    "superficie_util_too_large": "superficie_util ({util}) no puede superar "
+    "superficie_construida ({construida})",
+    "too_many_errors": "{not_shown} problema(s) más sin mostrar; corrige estos primero",
+    "api_key_missing": "esta ruta necesita una clave en la cabecera X-API-Key",
+    "api_key_unknown": "la clave de la cabecera X-API-Key no es de este servicio",
+    "body_too_large": "el cuerpo supera el límite de {limit} bytes",
+    "unsupported_media_type": "envía JSON: Content-Type: application/json",
+    "unsupported_content_encoding": "envía el cuerpo sin comprimir: no se acepta "
+    "Content-Encoding {encoding}",
+    "not_ready": "el modelo aún no está cargado",
+    "busy": "ocupado con {in_flight} bytes de peticiones; prueba de nuevo en un momento",
+    "explanations_unavailable": "las explicaciones no están disponibles: {why}",
+    "not_found": "No existe",
+    "method_not_allowed": "Método no permitido",
+}
+
+
+def problem_message(problem: dict[str, object], language: Language) -> str:
+    """A problem's message in ``language`` (its own English one when not translated)."""
+    english = str(problem["msg"])
+    if language != "es":
+        return english
+    kind = str(problem["type"])
+    ctx = problem.get("ctx")
+    values = dict(ctx) if isinstance(ctx, dict) else {}
+    if kind == "extra_forbidden" and values:
+        kind = "extra_forbidden.field" if "field" in values else "extra_forbidden.unknown"
+    if kind == "enum" and "expected" in values:
+        values["expected"] = str(values["expected"]).replace(" or ", " o ")
+    template = PROBLEMS_ES.get(kind)
+    if template is None:
+        return english
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError):
+        return english
+
+
 def negotiate(accept_language: str | None) -> Language:
     """The language to answer in, from an ``Accept-Language`` header (RFC 9110 weights)."""
     if not accept_language:

@@ -77,6 +77,8 @@ def create_app(settings: Settings | None = None, bundle: Bundle | None = None) -
         # tasador exports its own Prometheus metrics; FastAPI's OpenTelemetry hooks look
         # up providers on every request, ~5 % of a /predecir call when measured.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # No redirect to a slash-less path: it would be built from the Host header.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.bundle = bundle

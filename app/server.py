@@ -11,7 +11,10 @@ while it is concatenated. ``TasadorProtocol`` adds what HAProxy and nginx have:
 - a body may not stall for ``body_idle_timeout`` seconds, nor take longer than
   ``body_timeout`` in all: 408 (the application then sees the client as gone);
 - after such an answer the server shuts its side and reads what is still coming for a
-  moment (a lingering close), so the client reads the answer rather than a reset.
+  moment (a lingering close), so the client reads the answer rather than a reset;
+- on SIGTERM, a request in flight is finished (as uvicorn does) and an idle keep-alive
+  connection is kept for ``shutdown_grace`` seconds: a request the client had already
+  sent on it is answered, with ``Connection: close``, instead of being cut.
 
 It also hands each response to the socket in one write: uvicorn writes a response's
 headers and its body separately, and a replica killed between the two leaves its load
@@ -33,6 +36,7 @@ from app.config import get_settings
 
 # The uvicorn methods and attributes overridden or used below; the tests check they exist.
 UVICORN_HOOKS = (
+    "shutdown",
     "connection_made",
     "connection_lost",
     "data_received",
@@ -89,6 +93,9 @@ class TasadorProtocol(HttpToolsProtocol):
     max_header_count: ClassVar[int] = 100
     body_idle_timeout: ClassVar[float] = 10.0
     linger: ClassVar[float] = 2.0
+    # On SIGTERM an idle keep-alive connection stays open this long, so that a request
+    # already on its way is answered (with Connection: close) rather than reset.
+    shutdown_grace: ClassVar[float] = 1.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -105,6 +112,7 @@ class TasadorProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._header_count = 0
         self._reject_status: int | None = None
+        self._shutting_down = False
 
     # --- the connection ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -139,6 +147,20 @@ class TasadorProtocol(HttpToolsProtocol):
             self._arm_body_timer()
         super().data_received(data)
 
+    def shutdown(self) -> None:
+        """Called by uvicorn on SIGTERM: finish the request in flight (uvicorn's own
+        behaviour), and give an idle connection a moment for a request already sent."""
+        self._shutting_down = True
+        if self.cycle is None or self.cycle.response_complete:
+            self.loop.call_later(self.shutdown_grace, self._close_if_idle)
+        else:
+            self.cycle.keep_alive = False
+
+    def _close_if_idle(self) -> None:
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
+        # else a request arrived during the grace: it ends with Connection: close
+
     def eof_received(self) -> None:
         if self._discarding:
             self.transport.close()
@@ -163,6 +185,8 @@ class TasadorProtocol(HttpToolsProtocol):
         self._in_body = True
         self._cancel(header=True)
         super().on_headers_complete()
+        if self._shutting_down and self.cycle is not None:
+            self.cycle.keep_alive = False  # answered, then closed
         self._arm_body_timer()
         self._body_deadline = self.loop.call_later(self.body_timeout, self._body_expired, True)
 

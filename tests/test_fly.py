@@ -19,7 +19,9 @@ def fly() -> dict[str, Any]:
 
 
 def test_fly_serves_the_port_the_image_exposes(fly: dict[str, Any]) -> None:
-    runtime = parse_dockerfile((ROOT / "Dockerfile").read_text())[-1]
+    (runtime,) = [
+        s for s in parse_dockerfile((ROOT / "Dockerfile").read_text()) if s.name == "runtime"
+    ]
     exposed = int(runtime.args("EXPOSE")[-1])
 
     assert fly["http_service"]["internal_port"] == exposed
@@ -30,7 +32,9 @@ def test_fly_serves_the_port_the_image_exposes(fly: dict[str, Any]) -> None:
 
 
 def test_image_healthcheck_calls_a_route_on_the_exposed_port(client: TestClient) -> None:
-    runtime = parse_dockerfile((ROOT / "Dockerfile").read_text())[-1]
+    (runtime,) = [
+        s for s in parse_dockerfile((ROOT / "Dockerfile").read_text()) if s.name == "runtime"
+    ]
     (healthcheck,) = runtime.args("HEALTHCHECK")
     found = re.search(r"os\.environ\.get\('PORT', '(\d+)'\) \+ '(/\w+)'", healthcheck)
 

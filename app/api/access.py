@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.errors import refusal_response
+from app.api.scope import BUNDLE_SCOPE_KEY, LANGUAGE_SCOPE_KEY
 from app.config import Settings
 from app.errors import RefusedError, body_too_large, not_ready
 from app.i18n import negotiate
@@ -22,8 +23,6 @@ from app.keys import ApiKeys
 
 API_KEY_HEADER = "X-API-Key"
 _API_KEY = API_KEY_HEADER.lower().encode()
-BUNDLE_SCOPE_KEY = "tasador.bundle"
-LANGUAGE_SCOPE_KEY = "tasador.language"
 
 
 @dataclass(frozen=True)
@@ -58,17 +57,29 @@ class RequestGate:
         self.settings = settings
         self.keys = ApiKeys(settings.api_keys)
         self.open = frozenset(settings.open_routes)
+        self.bodies = BodyBudget(settings.max_bodies_in_flight_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            access = ROUTE_ACCESS.get((scope["method"], route_path(scope)))
-            if access is not None and access != OPEN:
-                try:
-                    self._admit(scope, access)
-                except RefusedError as refusal:
-                    await refusal_response(refusal)(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "HEAD":
+            # Answered as GET; the server, which still sees HEAD, sends no body.
+            scope = {**scope, "method": "GET"}
+        access = ROUTE_ACCESS.get((scope["method"], route_path(scope)))
+        if access is None or access == OPEN:
+            await self.app(scope, receive, send)
+            return
+        try:
+            self._admit(scope, access)
+            size = self.bodies.admit(scope) if access.body else 0
+        except RefusedError as refusal:
+            await refusal_response(refusal, scope)(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.bodies.release(size)
 
     def _admit(self, scope: Scope, access: Access) -> None:
         headers = _Headers(scope)
@@ -100,6 +111,38 @@ class RequestGate:
             if declared.isdigit() and int(declared) > self.settings.max_body_bytes:
                 raise body_too_large(self.settings.max_body_bytes)
             _check_json(headers)
+
+
+class BodyBudget:
+    """Bytes of request bodies being served at once, at most ``limit``: a body costs about
+    ten times its size in memory while it is validated and predicted, so concurrent large
+    batches are what could outgrow a small VM. Past the limit a request is refused with
+    503 and ``Retry-After``, before its body is read. A body without ``Content-Length``
+    counts as the largest allowed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+
+    def admit(self, scope: Scope) -> int:
+        """Reserve the request's body size; ``RefusedError`` (503) when it does not fit."""
+        declared = _Headers(scope).get(b"content-length") or ""
+        settings = scope["app"].state.settings
+        size = int(declared) if declared.isdigit() else settings.max_body_bytes
+        if self.in_flight and self.in_flight + size > self.limit:
+            raise RefusedError(
+                503,
+                f"busy with {self.in_flight} bytes of requests; try again in a moment",
+                type="busy",
+                headers={"Retry-After": "1"},
+                ctx={"in_flight": self.in_flight},
+            )
+        self.in_flight += size
+        return size
+
+    def release(self, size: int) -> None:
+        """The request is answered: its bytes are free again."""
+        self.in_flight -= size
 
 
 class _Headers:
@@ -139,6 +182,7 @@ def _check_json(headers: _Headers) -> None:
             f"send JSON: Content-Type: application/json (this request has {sent})",
             loc=("header", "Content-Type"),
             type="unsupported_media_type",
+            ctx={"sent": media_type or None},
         )
     encoding = (headers.get(b"content-encoding") or "identity").strip().lower()
     if encoding != "identity":
@@ -147,6 +191,7 @@ def _check_json(headers: _Headers) -> None:
             f"send the body uncompressed: Content-Encoding {encoding} is not accepted",
             loc=("header", "Content-Encoding"),
             type="unsupported_content_encoding",
+            ctx={"encoding": encoding},
         )
 
 

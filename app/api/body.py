@@ -19,26 +19,27 @@ from starlette.types import Receive, Scope
 
 from app.api.errors import RefusedBody
 from app.errors import RefusalError
+from app.schemas.base import RequestModel
 from app.service.parsing import parse_json
 
 # Bodies from this size are handled in a worker thread, so that a large batch does not
 # hold the event loop (other requests) for tens of milliseconds. Below it the thread
 # hand-off would cost more than the work.
 OFFLOAD_FROM_BYTES = 32 * 1024
-ModelT = TypeVar("ModelT", bound=BaseModel)
+ModelT = TypeVar("ModelT", bound=RequestModel)
 
 
-async def parse_sized(model: type[ModelT], body: bytes) -> ModelT:
+async def parse_sized(model: type[ModelT], body: bytes, max_rows: int) -> ModelT:
     """``parse_json``, in a worker thread when ``body`` is large."""
     if len(body) < OFFLOAD_FROM_BYTES:
-        return parse_json(model, body)
-    return await run_in_threadpool(parse_json, model, body)
+        return parse_json(model, body, max_rows)
+    return await run_in_threadpool(parse_json, model, body, max_rows)
 
 
 class _JsonBodyRequest(Request):
     """A request whose ``json()`` is its body validated as ``model``."""
 
-    def __init__(self, scope: Scope, receive: Receive, model: type[BaseModel]) -> None:
+    def __init__(self, scope: Scope, receive: Receive, model: type[RequestModel]) -> None:
         super().__init__(scope, receive)
         self._model = model
         self._parsed: BaseModel | None = None
@@ -46,8 +47,9 @@ class _JsonBodyRequest(Request):
     async def json(self) -> Any:
         """The validated body (FastAPI accepts the instance as it is)."""
         if self._parsed is None:
+            max_rows = self.scope["app"].state.settings.max_batch_rows
             try:
-                self._parsed = await parse_sized(self._model, await self.body())
+                self._parsed = await parse_sized(self._model, await self.body(), max_rows)
             except RefusalError as refusal:
                 raise RefusedBody(refusal) from None
         return self._parsed
@@ -59,7 +61,7 @@ class JsonBodyRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         model = self.body_field.field_info.annotation if self.body_field else None
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        if not (isinstance(model, type) and issubclass(model, RequestModel)):
             return handler
 
         async def parse_then_handle(request: Request) -> Response:

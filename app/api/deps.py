@@ -9,8 +9,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
-from app.api.access import API_KEY_HEADER, BUNDLE_SCOPE_KEY, LANGUAGE_SCOPE_KEY
+from app.api.access import API_KEY_HEADER
 from app.api.operations import Context
+from app.api.scope import BUNDLE_SCOPE_KEY, LANGUAGE_SCOPE_KEY
 from app.bundle.loader import Bundle
 from app.config import Settings
 from app.errors import not_ready

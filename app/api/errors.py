@@ -16,7 +16,9 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Scope
 
-from app.errors import InvalidInputError, RefusalError, body_too_large
+from app.api.scope import LANGUAGE_SCOPE_KEY
+from app.errors import InvalidInputError, RefusalError, RefusedError, body_too_large
+from app.i18n import Language, negotiate, problem_message
 from app.monitoring import CLIENT_CLOSED
 from app.schemas.errores import Errores
 
@@ -26,9 +28,14 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": Errores, "description": "Body larger than the configured limit."},
     415: {"model": Errores, "description": "Body not sent as JSON (application/json)."},
     422: {"model": Errores, "description": "Invalid body: each problem names its field."},
-    503: {"model": Errores, "description": "The model is not loaded yet."},
+    503: {
+        "model": Errores,
+        "description": "The model is not loaded yet, or the service is busy with large "
+        "bodies: try again after Retry-After seconds.",
+    },
 }
 MAX_ECHO_CHARS = 200
+MAX_LOC_CHARS = 64  # a field name sent back in loc, at most (an unknown key can be huge)
 
 log = logging.getLogger("tasador")
 
@@ -54,13 +61,15 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
-def _problem(error: dict[str, Any]) -> dict[str, Any]:
-    """One problem as sent to the client: where, what, and the offending value.
+def _problem(error: dict[str, Any], language: Language) -> dict[str, Any]:
+    """One problem as sent to the client: where, what (in the client's language), and
+    the offending value.
 
     The value is echoed only when it is a scalar: echoing a whole object or a batch
     would send the request back to the client.
     """
-    problem = {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+    loc = [_short(part) for part in error["loc"]]
+    problem = {"loc": loc, "msg": problem_message(error, language), "type": error["type"]}
     value = error.get("input")
     if isinstance(value, str) and (error["type"] == "json_invalid" or len(value) > MAX_ECHO_CHARS):
         pass  # the raw body, or a long text: not worth sending back
@@ -71,10 +80,28 @@ def _problem(error: dict[str, Any]) -> dict[str, Any]:
     return problem
 
 
-def refusal_response(refusal: RefusalError) -> JSONResponse:
-    """The JSON answer to a refusal."""
+def _short(part: Any) -> Any:
+    if isinstance(part, str) and len(part) > MAX_LOC_CHARS:
+        return part[:MAX_LOC_CHARS] + "…"
+    return part
+
+
+def language_of(scope: Scope) -> Language:
+    """The language a request's answer is in (``Accept-Language``; the gate's choice)."""
+    chosen: Language | None = scope.get(LANGUAGE_SCOPE_KEY)
+    if chosen is None:
+        for name, value in scope.get("headers", ()):
+            if name == b"accept-language":
+                return negotiate(value.decode("latin-1"))
+        return negotiate(None)
+    return chosen
+
+
+def refusal_response(refusal: RefusalError, scope: Scope) -> JSONResponse:
+    """The JSON answer to a refusal, in the request's language."""
+    language = language_of(scope)
     return JSONResponse(
-        {"detail": [_problem(p) for p in refusal.problems()]},
+        {"detail": [_problem(p, language) for p in refusal.problems()]},
         status_code=refusal.status_code,
         headers=refusal.headers,
     )
@@ -89,20 +116,20 @@ class RefusedBody(HTTPException):
         self.refusal = refusal
 
 
-async def _refusal(_request: Request, exc: Exception) -> JSONResponse:
+async def _refusal(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RefusalError)
-    return refusal_response(exc)
+    return refusal_response(exc, request.scope)
 
 
-async def _refused_body(_request: Request, exc: Exception) -> JSONResponse:
+async def _refused_body(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RefusedBody)
-    return refusal_response(exc.refusal)
+    return refusal_response(exc.refusal, request.scope)
 
 
-async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     # FastAPI's own validation (query parameters, a missing body): the same shape.
     assert isinstance(exc, RequestValidationError)
-    return refusal_response(InvalidInputError(list(exc.errors())))
+    return refusal_response(InvalidInputError(list(exc.errors())), request.scope)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -112,8 +139,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         return Response(status_code=CLIENT_CLOSED)
     if exc.status_code == 413:  # the body limit, found while the body was read
         limit: int = request.app.state.settings.max_body_bytes
-        return refusal_response(body_too_large(limit))
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return refusal_response(body_too_large(limit), request.scope)
+    # Starlette's own (404, 405...): the same list shape as every other refusal.
+    kinds = {404: ("not_found", "path"), 405: ("method_not_allowed", "method")}
+    kind, where = kinds.get(exc.status_code, ("http_error", "request"))
+    refusal = RefusedError(
+        exc.status_code, str(exc.detail), loc=(where,), type=kind, headers=dict(exc.headers or {})
+    )
+    return refusal_response(refusal, request.scope)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -19,10 +19,11 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.access import BUNDLE_SCOPE_KEY, LANGUAGE_SCOPE_KEY, route_path
+from app.api.access import route_path
 from app.api.body import OFFLOAD_FROM_BYTES
 from app.api.errors import client_disconnected, refusal_response
 from app.api.operations import OPERATIONS, BodyOperation, Context, answer
+from app.api.scope import BUNDLE_SCOPE_KEY, LANGUAGE_SCOPE_KEY
 from app.config import Settings
 from app.errors import RefusalError, body_too_large
 from app.service.parsing import parse_json
@@ -73,11 +74,11 @@ class FastTransport:
                 # answered in a worker thread, off the event loop.
                 response = await run_in_threadpool(self._answer, operation, context, body, query)
         except RefusalError as refusal:
-            response = refusal_response(refusal)
+            response = refusal_response(refusal, scope)
         except HTTPException as exc:
             if exc.status_code != 413:  # the limiter's, when the body outgrew the limit
                 raise
-            response = refusal_response(body_too_large(self.settings.max_body_bytes))
+            response = refusal_response(body_too_large(self.settings.max_body_bytes), scope)
         except ClientDisconnect:
             client_disconnected(scope)
             return  # nobody to answer
@@ -88,7 +89,7 @@ class FastTransport:
         operation: BodyOperation[Any, Any], context: Context, body: bytes, query: bytes
     ) -> Response:
         # The body first, then the query: FastAPI's order, so the same errors come first.
-        validated = parse_json(operation.body, body)
+        validated = parse_json(operation.body, body, context.settings.max_batch_rows)
         # What Starlette's QueryParams (FastAPI's) keeps: the last value of each name.
         params = operation.parse_params(dict(parse_qsl(query.decode("latin-1"), True)))
         return answer(operation, context, validated, params)

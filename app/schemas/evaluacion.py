@@ -5,8 +5,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.schemas.base import RequestModel
 from app.schemas.formulario import FORMULARIO_EJEMPLO, Formulario, Number
 from app.schemas.prediccion import EJEMPLO_MODELO
+
+# Any true price a home in Madrid could have; the metrics of such prices are always finite.
+PRECIO_MIN, PRECIO_MAX = 1_000.0, 1_000_000_000.0
 
 
 class Muestra(Formulario):
@@ -16,14 +20,15 @@ class Muestra(Formulario):
         json_schema_extra={"examples": [{**FORMULARIO_EJEMPLO, "precio": 398_000.0}]}
     )
 
-    precio: Number = Field(gt=0, description="True asking price in EUR.")
+    precio: Number = Field(
+        ge=PRECIO_MIN, le=PRECIO_MAX, description="True asking price in EUR (1,000 to 10⁹)."
+    )
 
 
-class PeticionEvaluacion(BaseModel):
+class PeticionEvaluacion(RequestModel):
     """Labelled homes to score the model on."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -41,7 +46,10 @@ class PeticionEvaluacion(BaseModel):
         },
     )
 
-    muestras: list[Muestra] = Field(min_length=2)
+    rows_field = "muestras"
+
+    # fail_fast: refused at the first bad row, as a Lote is.
+    muestras: list[Muestra] = Field(min_length=2, fail_fast=True)
 
 
 METRICAS_EJEMPLO: dict[str, Any] = {"rmse": 136_893.8, "mae": 83_768.4, "r2": 0.879, "mape": 0.213}

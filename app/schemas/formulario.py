@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from pydantic import (
     AliasChoices,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -19,6 +18,8 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from app.schemas.base import RequestModel
 
 # Madrid's municipal area (El Pardo to Villaverde, Casa de Campo to Barajas), with a margin.
 LATITUD_MIN, LATITUD_MAX = 40.31, 40.65
@@ -59,15 +60,16 @@ def _whole_number(value: Any) -> Any:
 
 
 Count = Annotated[int, BeforeValidator(_whole_number)]
+# strict: JSON true or false only (1, "yes" and "true" are refused), like the numbers.
+Flag = Annotated[bool, Field(strict=True)]
 # strict: a JSON number only (true/"3" are refused); ints are still accepted as floats.
 Number = Annotated[float, Field(strict=True)]
 
 
-class Formulario(BaseModel):
+class Formulario(RequestModel):
     """One home to appraise. ``banos`` is accepted for ``baños`` (the attribute's name)."""
 
     model_config = ConfigDict(
-        extra="forbid",
         allow_inf_nan=False,
         frozen=True,
         validate_by_name=True,
@@ -94,7 +96,7 @@ class Formulario(BaseModel):
     habitaciones: Annotated[Count, Ejemplo(3)] = Field(
         ge=0, le=HABITACIONES_MAX, description="Bedrooms; 0 = studio."
     )
-    jardin: Annotated[bool, Ejemplo(False)] = Field(
+    jardin: Annotated[Flag, Ejemplo(False)] = Field(
         description="Has a garden or shared green area."
     )
     antiguedad: Annotated[Count, Ejemplo(45)] = Field(
@@ -105,8 +107,8 @@ class Formulario(BaseModel):
         le=SUPERFICIE_MAX,
         description="Usable area in m²; at most the built area.",
     )
-    ascensor: Annotated[bool, Ejemplo(True)] = Field(description="Building has a lift.")
-    garaje: Annotated[bool, Ejemplo(False)] = Field(
+    ascensor: Annotated[Flag, Ejemplo(True)] = Field(description="Building has a lift.")
+    garaje: Annotated[Flag, Ejemplo(False)] = Field(
         description="Comes with a garage or parking space."
     )
     condicion: Annotated[Condicion, Ejemplo(Condicion.EN_BUEN_ESTADO.value)] = Field(

@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.schemas.base import RequestModel
 from app.schemas.formulario import FORMULARIO_EJEMPLO, Formulario
 
 EJEMPLO_TIMESTAMP = "2026-11-23T09:30:00.123456Z"
@@ -158,14 +159,17 @@ class ParametrosPrediccion(BaseModel):
     )
 
 
-class Lote(BaseModel):
+class Lote(RequestModel):
     """Many homes in one call; the answer keeps their order."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"formularios": [FORMULARIO_EJEMPLO]}]}
+        json_schema_extra={"examples": [{"formularios": [FORMULARIO_EJEMPLO]}]}
     )
+    rows_field = "formularios"
 
-    formularios: list[Formulario] = Field(min_length=1)
+    # fail_fast: a batch is refused at its first bad home, whose every problem is named;
+    # validating the rest would cost time and memory for nothing.
+    formularios: list[Formulario] = Field(min_length=1, fail_fast=True)
 
 
 class ParametrosLote(BaseModel):

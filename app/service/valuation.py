@@ -86,6 +86,7 @@ def _cannot_explain(why: str) -> RefusedError:
         f"explanations are unavailable: {why}",
         loc=("query", "explicar"),
         type="explanations_unavailable",
+        ctx={"why": why},
     )
 
 

@@ -1,9 +1,12 @@
 """The RequestGate: API keys, the model loaded, the body size; one check for every route."""
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx2
 import pytest
 
 from app.api.access import ROUTE_ACCESS
@@ -172,3 +175,71 @@ def test_body_over_the_size_limit_is_a_413(
         assert response.status_code == 413
         assert first_error(response)["type"] == "body_too_large"
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/health", "/ready", "/metrics", "/docs", "/openapi.json"])
+def test_head_is_answered_where_get_is(client: Any, path: str) -> None:
+    get, head = client.get(path), client.head(path)
+
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+
+
+def test_no_redirect_is_built_from_the_host_header(client: Any, formulario: dict[str, Any]) -> None:
+    response = client.post(
+        "/predecir/", json=formulario, headers={"host": "evil.example"}, follow_redirects=False
+    )
+
+    assert response.status_code == 404
+    assert "location" not in response.headers
+
+
+def test_large_bodies_in_flight_are_bounded(tiny_bundle: Path, formulario: dict[str, Any]) -> None:
+    # Three 1,000-row batches at once against a budget of two of them: one is told to
+    # come back, the service stays up, and once they are answered it takes them again.
+    body = json.dumps({"formularios": [formulario] * 1000}).encode()
+    limit = 2 * len(body) + 100
+    app = create_app(Settings(model_dir=tiny_bundle, max_bodies_in_flight_bytes=limit))
+
+    async def scenario() -> list[int]:
+        async with app.router.lifespan_context(app):
+            transport = httpx2.ASGITransport(app=app)
+            async with httpx2.AsyncClient(transport=transport, base_url="http://t") as client:
+                release = anyio.Event()
+
+                async def slow_body() -> AsyncIterator[bytes]:
+                    yield body[:100]
+                    await release.wait()
+                    yield body[100:]
+
+                headers = {"content-type": "application/json", "content-length": str(len(body))}
+                statuses: list[int] = []
+
+                async def post(content: Any) -> None:
+                    r = await client.post("/predecir/lote", content=content, headers=headers)
+                    statuses.append(r.status_code)
+
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(post, slow_body())
+                    tasks.start_soon(post, slow_body())
+                    await anyio.sleep(0.2)
+                    third = await client.post("/predecir/lote", content=body, headers=headers)
+                    statuses.append(third.status_code)
+                    assert third.headers["retry-after"] == "1"
+                    release.set()
+                after = await client.post("/predecir/lote", content=body, headers=headers)
+                return [*statuses, after.status_code]
+
+    statuses = anyio.run(scenario)
+
+    assert statuses == [503, 200, 200, 200]
+
+
+@pytest.mark.parametrize("precio", [5e-324, 999.0, 1e308, 2e9])
+def test_true_prices_are_bounded(client: Any, formulario: dict[str, Any], precio: float) -> None:
+    muestras = [{**formulario, "precio": 3e5}, {**formulario, "precio": precio}]
+
+    error = first_error(client.post("/evaluar", json={"muestras": muestras}))
+
+    assert error["loc"] == ["body", "muestras", 1, "precio"]

@@ -93,6 +93,12 @@ REQUESTS: list[Any] = [
         id="warnings-in-spanish",
     ),
     pytest.param(
+        "/predecir",
+        _with(latitud=0, condicion="Nuevo"),
+        {**JSON, "accept-language": "es"},
+        id="errors-in-spanish",
+    ),
+    pytest.param(
         "/predecir/lote?detalle=true&explicar=true",
         _body({"formularios": sample_homes(3)}),
         JSON,

@@ -62,7 +62,7 @@ def test_train_from_csv_reports_rejected_rows(
     assert "(line 22)" in err
     assert "condicion: Input should be" in err
     assert "(line 32)" in err
-    assert "precio: Input should be greater than 0 (line 33)" in err
+    assert "precio: Input should be greater than or equal to 1000 (line 33)" in err
     manifest = load_bundle(out).manifest
     assert manifest.data.rows == 144
     assert manifest.data.rows_rejected == 6

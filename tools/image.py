@@ -1,0 +1,371 @@
+"""The image: its build context, builds, containers of it, and what it weighs.
+
+Used by ``tests/test_docker.py`` and to measure the figures in the README's Docker
+section, on a private engine with the stand-in bases:
+
+    sudo uv run python -m tools.image   # ~1.5 min; prints Markdown tables
+
+Every container publishes its port on 127.0.0.1 only, on a port the engine picks.
+"""
+
+import argparse
+import functools
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from docker.utils.build import exclude_paths
+
+from tools.dockerd import DOCKER, Engine, EngineError
+from tools.process import wait_ready
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE_PORT = 8000
+BUILD_TIMEOUT_S = 1200
+READY_TIMEOUT_S = 120
+VENV = "/app/.venv"
+# Build arguments Docker predefines: a proxy the host needs reaches the build's RUN
+# steps, and is not stored in the image.
+PROXY_ARGS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+
+
+def build_context(destination: Path, root: Path = ROOT) -> Path:
+    """Copy the files ``.dockerignore`` admits into ``destination``, as ``docker build``
+    sends them (docker-py's walker applies the same rules)."""
+    patterns = [
+        line.strip()
+        for line in (root / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for relative in exclude_paths(str(root), patterns):
+        source = root / relative
+        if source.is_file():
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return destination
+
+
+def build(
+    engine: Engine,
+    tag: str,
+    *,
+    target: str,
+    bases: Mapping[str, str],
+    context: Path = ROOT,
+) -> float:
+    """Build ``target`` of the Dockerfile as ``tag`` with base images ``bases`` (build
+    arguments); the seconds it took."""
+    arguments = [f"--build-arg={k}={v}" for k, v in bases.items()]
+    arguments += [f"--build-arg={name}" for name in PROXY_ARGS if name in os.environ]
+    started = time.perf_counter()
+    engine.docker(
+        "build",
+        "--progress=plain",
+        f"--target={target}",
+        f"--tag={tag}",
+        *arguments,
+        context,
+        timeout=BUILD_TIMEOUT_S,
+    )
+    return time.perf_counter() - started
+
+
+def readable(bundle: Path) -> Path:
+    """``bundle``, readable by the image's user (uid 10001), as a mounted bundle must be."""
+    bundle.chmod(0o755)
+    for path in bundle.iterdir():
+        path.chmod(0o644)
+    return bundle
+
+
+def sklearn_only_bundle(source: Path, destination: Path) -> Path:
+    """A copy of the bundle ``source`` without its compiled forest (``forest.onnx``): only
+    scikit-learn can serve it. Readable by the image's user."""
+    bundle = Path(shutil.copytree(source, destination))
+    (bundle / "forest.onnx").unlink()
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    del manifest["artefacts"]["forest.onnx"]
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    return readable(bundle)
+
+
+def volume(bundle: Path) -> str:
+    """The ``docker run`` flag that serves ``bundle`` instead of the image's own."""
+    return f"--volume={bundle}:/app/models:ro"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """What an image weighs, in bytes: all of it, its base, each layer above the base."""
+
+    total: int
+    base: int
+    layers: list[tuple[int, str]]  # (bytes, the instruction), top first
+
+    @property
+    def above_base(self) -> int:
+        """Bytes of the layers the Dockerfile adds to its base."""
+        return self.total - self.base
+
+
+def sizes(engine: Engine, image: str, base: str) -> Sizes:
+    """The sizes of ``image`` built on ``base``, as ``docker image ls`` counts them."""
+
+    def size(name: str) -> int:
+        return int(engine.docker("image", "inspect", "--format={{.Size}}", name).stdout)
+
+    history = engine.docker("history", "--human=false", "--no-trunc", "--format={{json .}}", image)
+    rows = [json.loads(line) for line in history.stdout.splitlines()]
+    total, base_size = size(image), size(base)
+    layers, counted = [], 0
+    for row in rows:  # top first; stop at the base's own layers
+        if counted >= total - base_size:
+            break
+        layers.append((int(row["Size"]), row["CreatedBy"]))
+        counted += int(row["Size"])
+    return Sizes(total=total, base=base_size, layers=layers)
+
+
+def site_packages(engine: Engine, image: str) -> dict[str, dict[str, int]]:
+    """Distribution → bytes (and bytes of bytecode) in the image's environment."""
+    script = (Path(__file__).parent / "sitesize.py").read_text()
+    done = engine.docker(
+        "run", "--rm", "--interactive", "--entrypoint=python", image, "-", VENV, stdin=script
+    )
+    found: dict[str, dict[str, int]] = json.loads(done.stdout)
+    return found
+
+
+class Container:
+    """A container of ``image`` started with ``docker run -d [args]``, its port published
+    on 127.0.0.1; a context manager that removes it on exit.
+
+    ``port`` is the port the server listens on inside (``PORT``, 8000 by default).
+    """
+
+    def __init__(
+        self, engine: Engine, image: str, *args: str, port: int = IMAGE_PORT, label: str = ""
+    ) -> None:
+        self.engine = engine
+        self.docker = engine.docker
+        self.image = image
+        self.args = args
+        self.port = port
+        self.label = label
+        self.id = ""
+        self.started = 0.0  # time.time() just before ``docker run``
+        self.ready_s = 0.0  # from ``docker run`` to the first 200 on /ready
+        self.ready_inside_s = 0.0  # from the container's start to the first 200
+
+    def start(self) -> "Container":
+        """``docker run -d``, without waiting for the server."""
+        labels = [f"--label={self.label}"] if self.label else []
+        self.started = time.time()
+        self.id = self.docker(
+            "run", "-d", *labels, f"--publish=127.0.0.1::{self.port}", *self.args, self.image
+        ).stdout.strip()
+        return self
+
+    @functools.cached_property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` where the server's port is published."""
+        published = self.docker("port", self.id, f"{self.port}/tcp").stdout.split()[0]
+        return f"http://127.0.0.1:{published.rsplit(':', 1)[1]}"
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> "Container":
+        """Wait for 200 on /ready (``RuntimeError`` with the logs if the container stops
+        first or time runs out); record how long it took."""
+        url = self.url
+        # ``docker wait`` returns when the container stops: wait_ready watches it.
+        waiter = subprocess.Popen(
+            [DOCKER, "wait", self.id],
+            env={**os.environ, **self.engine.env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_ready(f"{url}/ready", waiter, timeout=timeout)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{self.image}: {exc}; logs:\n{self.logs()}") from None
+        finally:
+            waiter.kill()
+            waiter.wait()
+        now = time.time()
+        self.ready_s = now - self.started
+        self.ready_inside_s = now - self.started_at()
+        return self
+
+    def started_at(self) -> float:
+        """When the container's process started (the engine's clock is the host's)."""
+        stamp = self.inspect("{{.State.StartedAt}}")
+        # RFC 3339 with nanoseconds; datetime takes microseconds.
+        head, _, fraction = stamp.rstrip("Z").partition(".")
+        return datetime.fromisoformat(f"{head}.{fraction[:6].ljust(6, '0')}+00:00").timestamp()
+
+    def inspect(self, template: str) -> str:
+        """``docker inspect --format TEMPLATE`` of the container."""
+        return self.docker("inspect", f"--format={template}", self.id).stdout.strip()
+
+    def state(self) -> dict[str, Any]:
+        """The container's ``State`` (``Running``, ``ExitCode``, ``Health``...)."""
+        found: dict[str, Any] = json.loads(self.inspect("{{json .State}}"))
+        return found
+
+    def logs(self) -> str:
+        """What the container printed (stdout, then stderr)."""
+        done = self.docker("logs", self.id, check=False)
+        return done.stdout + done.stderr
+
+    def memory_mib(self) -> float:
+        """The container's memory use now, as ``docker stats`` reports it."""
+        usage = self.docker("stats", "--no-stream", "--format={{.MemUsage}}", self.id).stdout
+        amount = usage.split("/")[0].strip()  # "195.3MiB / 7.5GiB"
+        units = {"KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0}
+        return float(amount[:-3]) * units[amount[-3:]]
+
+    def exec(self, *command: str) -> subprocess.CompletedProcess[str]:
+        """``docker exec`` a command in the container (not checked)."""
+        return self.docker("exec", self.id, *command, check=False)
+
+    def wait_exit(self, timeout: float = READY_TIMEOUT_S) -> int:
+        """Wait for the container to stop by itself; its exit code."""
+        return int(self.docker("wait", self.id, timeout=timeout).stdout)
+
+    def remove(self) -> None:
+        """Remove the container, running or not."""
+        if self.id:
+            self.docker("rm", "--force", self.id, check=False)
+
+    def __enter__(self) -> "Container":
+        try:
+            return self.start()
+        except BaseException:
+            self.remove()
+            raise
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.remove()
+
+
+# ---------------------------------------------------------------------------------------
+# python -m tools.image: the README's figures.
+
+MB = 1e6
+
+
+def _mb(size: float) -> str:
+    return f"{size / MB:,.1f}"
+
+
+def figures(engine: Engine, runs: int) -> str:
+    """Build both targets (cold, then warm, then after a code change), weigh them, time
+    their start; Markdown."""
+    from tools import standins
+
+    bases = standins.ensure(engine.env)
+    lines = []
+    built: dict[str, str] = {}
+    for target in ("lean", "full"):
+        tag = f"tasador-figures:{target}"
+        cold = build(engine, tag, target=target, bases=bases)
+        warm = build(engine, tag, target=target, bases=bases)
+        built[target] = tag
+        lines.append(f"- build {target}: {cold:.1f} s cold (empty engine), {warm:.1f} s warm")
+    with tempfile.TemporaryDirectory() as folder:
+        context = build_context(Path(folder))
+        with (context / "app" / "__init__.py").open("a") as changed:
+            changed.write("# changed\n")
+        after = build(
+            engine, "tasador-figures:changed", target="lean", bases=bases, context=context
+        )
+    lines.append(f"- build lean after a change in app/: {after:.1f} s")
+    lines += ["", "| image | total MB | base MB | above the base MB | layers above the base |"]
+    lines.append("|---|---:|---:|---:|---|")
+    packages = {}
+    for target, tag in built.items():
+        weight = sizes(engine, tag, bases["PYTHON_IMAGE"])
+        layers = ", ".join(
+            f"{_describe(created)} {_mb(size)}" for size, created in weight.layers if size
+        )
+        lines.append(
+            f"| {target} | {_mb(weight.total)} | {_mb(weight.base)} | "
+            f"{_mb(weight.above_base)} | {layers} |"
+        )
+        packages[target] = site_packages(engine, tag)
+    lines += ["", "| distribution | lean MB | full MB | of which bytecode (full) |"]
+    lines.append("|---|---:|---:|---:|")
+    names = sorted(packages["full"], key=lambda name: -packages["full"][name]["bytes"])
+    for name in names:
+        lean = packages["lean"].get(name)
+        full = packages["full"][name]
+        lean_mb = _mb(lean["bytes"]) if lean else "-"
+        lines.append(f"| {name} | {lean_mb} | {_mb(full['bytes'])} | {_mb(full['pyc'])} |")
+    lines += ["", "| image, bundle | `docker run` → /ready s | container start → /ready s |"]
+    lines[-1] += " memory after start MiB |"
+    lines.append("|---|---|---|---:|")
+    with tempfile.TemporaryDirectory() as folder:
+        fallback = sklearn_only_bundle(ROOT / "models", Path(folder) / "models")
+        cases = [
+            ("lean, embedded", built["lean"], []),
+            ("full, embedded", built["full"], []),
+            ("full, without forest.onnx (scikit-learn serves)", built["full"], [volume(fallback)]),
+        ]
+        for name, tag, extra in cases:
+            outside, inside, memory = [], [], 0.0
+            for _ in range(runs):
+                with Container(engine, tag, "--read-only", *extra) as container:
+                    container.wait_ready()
+                    outside.append(container.ready_s)
+                    inside.append(container.ready_inside_s)
+                    memory = max(memory, container.memory_mib())
+            lines.append(f"| {name} | {_spread(outside)} | {_spread(inside)} | {memory:.0f} |")
+    lines.append(f"\n(median, and range, of {runs} starts each)")
+    for tag in (*built.values(), "tasador-figures:changed"):
+        engine.docker("rmi", tag)
+    return "\n".join(lines)
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def _describe(created_by: str) -> str:
+    if "/app/.venv" in created_by:
+        return "environment"
+    if "models" in created_by:
+        return "model"
+    if "/project/" in created_by:
+        return "code"
+    return "user"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Measure on a private engine (started in a temporary folder, then removed)."""
+    parser = argparse.ArgumentParser(prog="python -m tools.image", description=__doc__)
+    parser.add_argument("--runs", type=int, default=5, help="start-ups timed per image")
+    args = parser.parse_args(argv)
+    try:
+        with Engine(Path(tempfile.mkdtemp(prefix="tasador-engine-")), purge=True) as engine:
+            print(figures(engine, args.runs))
+    except EngineError as exc:
+        print(f"tools.image: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
