@@ -27,6 +27,7 @@ from app.config import EMBEDDED_MODEL_DIR, ENV_PREFIX, Settings, describe, get_s
 from app.i18n import from_environment, message
 
 EXIT_USAGE = 2
+MLFLOW_TRAIN = "mlflow-train"  # the extra `tasador train --mlflow` needs
 GRACEFUL_SHUTDOWN_S = 30  # in-flight requests get this long to finish after SIGTERM
 
 
@@ -57,6 +58,18 @@ class TrainCommand(BaseModel):
         default=None,
         description="sign the bundle with this Ed25519 private key (PEM, from tasador claves; "
         "an encrypted one takes its passphrase from TASADOR_KEY_PASSPHRASE)",
+    )
+    mlflow: bool = Field(
+        default=False,
+        description="also log the run to MLflow (MLFLOW_TRACKING_URI; default: a local "
+        "store in ./mlflow.db): parameters, data, metrics, the bundle and the forest",
+    )
+    experimento: str = Field(default="tasador", description="MLflow experiment (with --mlflow)")
+    registrar: str | None = Field(
+        default=None, description="register the model under this name (with --mlflow)"
+    )
+    alias: str | None = Field(
+        default=None, description="point this alias at the new version (with --registrar)"
     )
 
     def cli_cmd(self) -> None:
@@ -126,7 +139,8 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from app import logs
-    from app.bundle.loader import BundleError, load_bundle
+    from app.bundle.loader import BundleError
+    from app.bundle.source import load_served_bundle
     from app.main import create_app
     from app.monitoring import shared_metrics
     from app.server import TasadorProtocol
@@ -134,7 +148,7 @@ def serve(settings: Settings) -> int:
     log_config = logs.log_config(settings.log_level, settings.log_format)
     logging.config.dictConfig(log_config)
     try:
-        bundle = load_bundle(settings.model_dir, settings.engine, settings.trusted_keys)
+        bundle = load_served_bundle(settings)
     except BundleError as exc:
         why = message("cannot_start", from_environment(), why=exc)
         print(f"tasador: {why}", file=sys.stderr)
@@ -206,6 +220,16 @@ def train(command: TrainCommand) -> int:
     from app.training.dataset import DatasetError, read_csv
     from app.training.synthetic import generate
 
+    if (command.registrar or command.alias) and not command.mlflow:
+        print("tasador train: --registrar and --alias need --mlflow", file=sys.stderr)
+        return EXIT_USAGE
+    if command.alias and not command.registrar:
+        print("tasador train: --alias needs --registrar", file=sys.stderr)
+        return EXIT_USAGE
+    unavailable = _missing_mlflow() if command.mlflow else None
+    if unavailable:
+        print(f"tasador train: {unavailable}", file=sys.stderr)
+        return EXIT_USAGE
     signer = None
     if command.firmar is not None:
         from app.bundle.signing import PASSPHRASE_VARIABLE, SigningKeyError, load_signer
@@ -231,6 +255,51 @@ def train(command: TrainCommand) -> int:
         print(f"tasador train: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"Model {manifest.version} ready in {command.out}.")
+    if command.mlflow:
+        return _track(command, manifest)
+    return 0
+
+
+def _missing_mlflow() -> str | None:
+    """Why ``--mlflow`` cannot work here, checked before the minutes of training."""
+    from app.bundle.artefacts import BundleError
+    from app.bundle.source import import_mlflow
+
+    try:
+        import_mlflow("--mlflow", extra=MLFLOW_TRAIN)
+        import pandas  # noqa: F401 - the forest's signature and input example
+        import skops  # noqa: F401 - the forest is logged in skops format
+    except BundleError as exc:
+        return str(exc)
+    except ModuleNotFoundError as exc:
+        return f"--mlflow needs {exc.name}, which is not installed: uv sync --extra {MLFLOW_TRAIN}"
+    return None
+
+
+def _track(command: TrainCommand, manifest: Any) -> int:
+    from mlflow.exceptions import MlflowException
+
+    from app.training.tracking import log_training
+
+    _say(f"Logging the run to MLflow (experiment {command.experimento})…")
+    try:
+        tracked = log_training(
+            command.out,
+            manifest,
+            experiment=command.experimento,
+            register=command.registrar,
+            alias=command.alias,
+        )
+    except MlflowException as exc:
+        print(f"tasador train: MLflow: {exc.message.splitlines()[0]}", file=sys.stderr)
+        return 1
+    print(f"MLflow run {tracked.run_id} (experiment {tracked.experiment_id}).")
+    if tracked.registered:
+        alias = f", alias {tracked.alias}" if tracked.alias else ""
+        print(
+            f"Registered as models:/{tracked.registered}/{tracked.version}{alias}; serve it "
+            f"with: tasador serve --model-uri models:/{tracked.registered}/{tracked.version}"
+        )
     return 0
 
 

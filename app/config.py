@@ -6,6 +6,8 @@ a flag (``--max-batch-rows``), and a flag overrides its variable.
 
 import json
 import os
+import re
+import tempfile
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +25,21 @@ from app.i18n import from_environment, message, problem_message
 # The bundle that ships with the repository, beside the ``app`` package.
 EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
 ENV_PREFIX = "TASADOR_"
+# What --model-uri takes: a registered model by alias or version, or a run's folder.
+MODEL_URI_PATTERN = r"models:/[^/@]+(@[^/]+|/[0-9]+)|runs:/[0-9a-zA-Z]+/.+"
+
+
+def default_cache_dir() -> Path:
+    """tasador's cache folder: $XDG_CACHE_HOME/tasador, else ~/.cache/tasador (in the
+    temporary folder for a user with no home, as a container's numeric user may be)."""
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "tasador"
+    try:
+        return Path.home() / ".cache" / "tasador"
+    except (RuntimeError, KeyError):
+        return Path(tempfile.gettempdir()) / "tasador-cache"
+
+
 DIGEST_PREFIX = "sha256:"
 
 
@@ -33,6 +50,16 @@ class Settings(BaseSettings):
 
     model_dir: Path = Field(
         default=EMBEDDED_MODEL_DIR, description="Folder holding the model bundle."
+    )
+    model_uri: str | None = Field(
+        default=None,
+        description="MLflow URI of the bundle (models:/NAME@ALIAS, models:/NAME/VERSION or "
+        "runs:/RUN_ID/PATH); when set, it is served instead of model_dir. The tracking "
+        "server is MLFLOW_TRACKING_URI's.",
+    )
+    model_cache: Path = Field(
+        default_factory=lambda: default_cache_dir() / "models",
+        description="Folder where bundles fetched from MLflow are kept.",
     )
     host: str = Field(default="127.0.0.1", description="Address to listen on.")
     # Also read from PORT and WEB_CONCURRENCY (PlatformVariables), below TASADOR_*.
@@ -116,6 +143,15 @@ class Settings(BaseSettings):
     def _any_case(cls, value: Any) -> Any:
         """DEBUG, Debug and debug are the same level (and engine names likewise)."""
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("model_uri")
+    @classmethod
+    def _mlflow_uri(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(MODEL_URI_PATTERN, value):
+            raise ValueError(
+                "expected models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/PATH"
+            )
+        return value
 
     @field_validator("api_keys", "open_routes", "cors_origins", "trusted_keys", mode="before")
     @classmethod

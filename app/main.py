@@ -22,7 +22,8 @@ from app.api.deps import API_KEY_SCHEME
 from app.api.errors import install_error_handlers
 from app.api.fast import FastTransport
 from app.api.routes import evaluation, model, monitoring, prediction, status
-from app.bundle.loader import Bundle, BundleError, load_bundle
+from app.bundle.loader import Bundle, BundleError
+from app.bundle.source import load_served_bundle
 from app.config import Settings, SettingsProblemError, get_settings
 from app.monitoring import Instruments
 from app.reload import reload_on_sighup
@@ -60,9 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if app.state.bundle is None:
         settings: Settings = app.state.settings
         try:
-            app.state.bundle = load_bundle(
-                settings.model_dir, settings.engine, settings.trusted_keys
-            )
+            app.state.bundle = load_served_bundle(settings)
         except BundleError as exc:
             log.error("tasador cannot start: %s", exc)
             raise

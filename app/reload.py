@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from app.bundle.loader import Bundle, BundleError, load_bundle
+from app.bundle.loader import Bundle, BundleError
+from app.bundle.source import load_served_bundle
 from app.config import Settings
 from app.monitoring import Instruments
 
@@ -22,17 +23,16 @@ log = logging.getLogger("tasador")
 
 
 async def reload_bundle(app: FastAPI) -> Bundle:
-    """Load, verify and switch to the bundle in the configured folder; the old one serves
-    until then and stays when the new one is refused (``BundleError`` is raised)."""
+    """Load, verify and switch to the configured bundle (the folder, or the MLflow URI
+    resolved again); the old one serves until then and stays when the new one is refused
+    (``BundleError`` is raised)."""
     settings: Settings = app.state.settings
     lock: asyncio.Lock = app.state.reload_lock
     instruments: Instruments = app.state.instruments
     async with lock:
         current: Bundle | None = app.state.bundle
         try:
-            bundle = await asyncio.to_thread(
-                load_bundle, settings.model_dir, settings.engine, settings.trusted_keys
-            )
+            bundle = await asyncio.to_thread(load_served_bundle, settings)
         except BundleError as exc:
             kept = current.version if current else "nothing"
             log.error("model reload refused, still serving %s: %s", kept, exc)

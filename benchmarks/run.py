@@ -6,7 +6,8 @@ Prints one table and writes it as JSON (``benchmarks/results.json``):
 2. over HTTP, every server started here on 127.0.0.1 with one worker and loaded for a
    bounded time at concurrency 1 and 32: (a) the ceiling, the same validation returning a
    constant, (b) the tutorial's server that loads the pickle on every request,
-   (c) scikit-learn loaded once, (d) tasador; with each one's ratio to tasador;
+   (c) scikit-learn loaded once, (d) tasador, and, with the mlflow-train extra installed,
+   (e) ``mlflow models serve`` of the same forest; with each one's ratio to tasador;
 3. /predecir/lote with 10,000 rows end to end; tasador's start-up to /ready and memory.
 """
 
@@ -29,6 +30,7 @@ from app.schemas import FORMULARIO_EJEMPLO
 from app.training.synthetic import generate
 from benchmarks import inprocess
 from benchmarks.load import LoadResult, run_load
+from benchmarks.servers import mlflow_serve
 from tools.process import TASADOR_SERVE, ServerProcess
 
 RESULTS = Path(__file__).parent / "results.json"
@@ -149,6 +151,17 @@ def main(argv: list[str] | None = None) -> int:
                 report["lote"] = _lote(f"{server.url}/predecir/lote")
                 report["lote_detalle"] = _lote(f"{server.url}/predecir/lote?detalle=true")
                 report["tasador_memory"] = server.memory_mb()
+    if mlflow_serve.available():
+        with mlflow_serve.server(args.model_dir) as (server, invocation):
+            name = "mlflow models serve"
+            _say(f"HTTP: {name} (ready in {server.ready_s:.2f} s)…")
+            url = f"{server.url}/invocations"
+            run_load(url, invocation, 4, min(2.0, args.seconds))  # warm-up
+            for concurrency in CONCURRENCIES:
+                result = run_load(url, invocation, concurrency, args.seconds)
+                http.append({"server": name, "ready_s": server.ready_s, **asdict(result)})
+    else:
+        _say("MLflow not installed (uv sync --extra mlflow-train): skipping mlflow models serve")
     report["http"] = http
     if shutil.which("haproxy"):
         report["scaleout"] = _scaleout(args.model_dir, body, args.seconds, args.replicas)

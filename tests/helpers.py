@@ -12,6 +12,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from app.bundle import MANIFEST_FILE, SIGNATURE_FILE
@@ -146,3 +147,24 @@ def parse_dockerfile(text: str) -> list[Stage]:
         elif stages:
             stages[-1].instructions.append((keyword, rest.strip()))
     return stages
+
+
+def require(module: str, install: str) -> Any:
+    """``module``, imported; when it is missing the test fails (never skips) saying how to
+    install it: a selected marker whose tools are absent must not pass unseen."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        pytest.fail(f"{module} is not installed ({exc}); install it with: {install}")
+
+
+def require_program(name: str, install: str) -> str:
+    """The path of program ``name``; the test fails saying how to install it if absent."""
+    import shutil
+
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not on PATH; install it with: {install}")
+    return found

@@ -4,6 +4,7 @@ The one way tests, benchmarks and ``scaleout`` run ``tasador serve`` (or any ser
 ``/ready`` route) in a process of its own.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -64,6 +65,8 @@ class ServerProcess:
         log: IO[bytes] | None = None,
         ready_path: str = "/ready",
         cwd: Path | None = None,
+        ready_timeout: float = READY_TIMEOUT_S,
+        process_group: bool = False,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -74,6 +77,10 @@ class ServerProcess:
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
         self.ready_path = ready_path
+        self.ready_timeout = ready_timeout
+        # A server that starts workers of its own (mlflow server, streamlit) runs in a
+        # process group of its own, and stop() signals the whole group.
+        self.process_group = process_group
         self._own_log = log is None
         # Closed in __exit__ when it is ours.
         self.log: IO[bytes] = log if log is not None else tempfile.TemporaryFile()  # noqa: SIM115
@@ -84,10 +91,15 @@ class ServerProcess:
         """Start the process and wait until it is ready (``ready_s`` says how long)."""
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            self.args, env=self.env, cwd=self.cwd, stdout=self.log, stderr=subprocess.STDOUT
+            self.args,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=self.process_group,
         )
         try:
-            wait_ready(self.url + self.ready_path, self.process)
+            wait_ready(self.url + self.ready_path, self.process, self.ready_timeout)
         except RuntimeError as exc:
             self.stop()
             raise RuntimeError(f"{exc}; output:\n{self.output()}") from None
@@ -120,13 +132,24 @@ class ServerProcess:
         if self.process is None:
             return None
         if self.process.poll() is None:
-            self.process.send_signal(sig)
+            self._signal(sig)
             try:
                 self.process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._signal(signal.SIGKILL)
                 self.process.wait()
+        if self.process_group:
+            with contextlib.suppress(ProcessLookupError):  # children outliving the leader
+                os.killpg(self.process.pid, signal.SIGKILL)
         return self.process.returncode
+
+    def _signal(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        if self.process_group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
+        else:
+            self.process.send_signal(sig)
 
     def output(self) -> str:
         """What the server has printed so far (when it writes to its own log)."""

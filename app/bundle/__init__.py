@@ -5,7 +5,9 @@
 - ``engine_choice``: which registered engine serves, checked against the answers
   scikit-learn gave at training time;
 - ``signing``: Ed25519 signatures of the manifest, checked against trusted keys;
-- ``loader``: ``load_bundle``, which puts these together into a ``Bundle``.
+- ``loader``: ``load_bundle``, which puts these together into a ``Bundle``;
+- ``source``: the bundle the settings name, from its folder or downloaded from MLflow
+  (``origin``: where such a bundle came from).
 
 The manifest's typed model is ``app.schemas.manifest``; the file names are here.
 """

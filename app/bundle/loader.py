@@ -19,6 +19,7 @@ from typing import Any
 from app.bundle import CHECK_FILE, ENCODINGS_FILE, MODEL_FILE, plain_pickle
 from app.bundle.artefacts import BundleError, manifest_bytes, parse_manifest, read_artefacts
 from app.bundle.engine_choice import choose_engine, expected_answers
+from app.bundle.origin import Origin
 from app.bundle.signing import Seal, check_signature
 from app.bundle.valuation import ValuationParts, load_valuation
 from app.bundle.versions import check_versions
@@ -40,6 +41,7 @@ class Bundle:
     features: FeatureBuilder
     engine: Engine
     valuation: ValuationParts
+    origin: Origin | None = None  # set when the bundle was fetched from MLflow
 
     @property
     def version(self) -> str:

@@ -1,7 +1,7 @@
 """What the status routes answer: liveness/readiness (``Estado``) and the model served
 (``Modelo``)."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -32,11 +32,35 @@ class Estado(BaseModel):
         return self.estado
 
 
+ORIGEN_EJEMPLO: dict[str, Any] = {
+    "uri": "models:/tasador@champion",
+    "run_id": "80c8d1f2a3b44c5d9e0f1a2b3c4d5e6f",
+    "nombre": "tasador",
+    "version": "3",
+}
+
+
+class Origen(BaseModel):
+    """Where the served bundle came from in MLflow (absent for a plain folder)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ORIGEN_EJEMPLO]})
+
+    uri: str = Field(description="The model URI as configured (TASADOR_MODEL_URI).")
+    run_id: str | None = Field(default=None, description="The MLflow run that logged it.")
+    nombre: str | None = Field(default=None, description="The registered model's name.")
+    version: str | None = Field(
+        default=None, description="The registered version the URI resolved to."
+    )
+
+
 class Modelo(Manifest):
-    """The bundle's manifest, plus the engine serving it."""
+    """The bundle's manifest, plus the engine serving it and, from MLflow, its origin."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{**MANIFEST_EXAMPLE, "engine": "onnxruntime"}]}
+        json_schema_extra={
+            "examples": [{**MANIFEST_EXAMPLE, "engine": "onnxruntime", "origen": ORIGEN_EJEMPLO}]
+        }
     )
 
     engine: str
+    origen: Origen | None = None

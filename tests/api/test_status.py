@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from app import schemas
-from app.schemas import manifest, prediccion
+from app.schemas import estado, manifest, prediccion
 from tests.helpers import make_client
 
 
@@ -56,7 +56,8 @@ MODELS: dict[str, type[BaseModel]] = {
     for model in (
         schemas.Formulario, schemas.Lote, schemas.Muestra, schemas.PeticionEvaluacion,
         schemas.Prediccion, schemas.PrediccionLote, schemas.Metricas, schemas.Evaluacion,
-        schemas.Errores, schemas.Problema, schemas.Estado, schemas.Modelo, manifest.Versions,
+        schemas.Errores, schemas.Problema, schemas.Estado, schemas.Modelo, estado.Origen,
+        manifest.Versions,
         manifest.FeatureRange, manifest.TrainingData, manifest.Reference,
         manifest.IntervalSummary, manifest.ZonesSummary, prediccion.Intervalo, prediccion.Zona,
         prediccion.Advertencia, prediccion.Contribucion, prediccion.PrediccionLoteDetalle,

@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 
 from app.api.deps import BundleDep
-from app.schemas.estado import Modelo
+from app.schemas.estado import Modelo, Origen
 
 router = APIRouter(tags=["estado"])
 
@@ -11,4 +11,10 @@ router = APIRouter(tags=["estado"])
 @router.get("/modelo", summary="The model served")
 async def get_modelo(bundle: BundleDep) -> Modelo:
     """The manifest of the bundle being served: version, features, metrics, data."""
-    return Modelo(**bundle.manifest.model_dump(), engine=bundle.engine.name)
+    origin = bundle.origin
+    origen = (
+        Origen(uri=origin.uri, run_id=origin.run_id, nombre=origin.name, version=origin.version)
+        if origin
+        else None
+    )
+    return Modelo(**bundle.manifest.model_dump(), engine=bundle.engine.name, origen=origen)

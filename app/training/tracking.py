@@ -1,0 +1,150 @@
+"""``tasador train --mlflow``: log a trained, verified bundle to MLflow, and register it.
+
+One run holds the parameters, a description of the data, the hold-out metrics, the
+manifest, the whole bundle as artefacts (``runs:/<id>/bundle``), and the forest as an
+MLflow scikit-learn model with its signature and an input example (what
+``mlflow models serve`` runs). The bundle also goes inside that logged model, so a
+registered version carries it (``models:/NAME/<version>/bundle``), which is what
+``tasador serve --model-uri`` downloads and verifies.
+
+The tracking server is ``MLFLOW_TRACKING_URI``'s; with none set, MLflow's own local store
+(``sqlite:///mlflow.db`` and ``./mlruns`` in the working folder), no server needed.
+"""
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from app.bundle import ENCODINGS_FILE, MODEL_FILE
+from app.bundle.plain_pickle import loads as load_plain
+from app.bundle.source import BUNDLE_PATH, import_mlflow
+from app.features import FeatureBuilder
+from app.schemas.formulario import Formulario
+from app.schemas.manifest import Manifest
+
+MODEL_NAME = "model"  # the logged model's name within the run
+# skops (the format MLflow loads without running pickled code) must be told the one type
+# a forest holds that is not on its own safe list.
+SKOPS_TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What MLflow recorded."""
+
+    run_id: str
+    experiment_id: str
+    model_uri: str  # the logged scikit-learn model (models:/m-...)
+    registered: str | None = None  # NAME, when registered
+    version: str | None = None  # its new version
+    alias: str | None = None  # set to that version
+
+
+def log_training(
+    bundle_dir: Path,
+    manifest: Manifest,
+    *,
+    experiment: str,
+    register: str | None = None,
+    alias: str | None = None,
+) -> Tracked:
+    """Log the bundle in ``bundle_dir`` (written and verified by ``train``) as one run;
+    with ``register``, register it as a new version of that model (and point ``alias``
+    at it)."""
+    import_mlflow("--mlflow", extra="mlflow-train")
+    import mlflow
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+
+    forest = joblib.load(bundle_dir / MODEL_FILE)  # written by this process, just verified
+    example = _input_example(bundle_dir, manifest)
+    signature = infer_signature(example, forest.predict(example.to_numpy()))
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=manifest.version) as run:
+        mlflow.log_params(_params(manifest))
+        mlflow.log_metrics(
+            {k: v for k, v in manifest.metrics.model_dump().items() if v is not None}
+        )
+        mlflow.set_tags(
+            {
+                "tasador.version": manifest.version,
+                "tasador.data.description": manifest.data.description,
+                "tasador.synthetic": str(manifest.data.synthetic).lower(),
+            }
+        )
+        mlflow.log_dict(manifest.model_dump(mode="json"), "manifest.json")
+        mlflow.log_artifacts(str(bundle_dir), BUNDLE_PATH)
+        with warnings.catch_warnings():
+            # MLflow 3.17 converts the example with a pandas call pandas 3 deprecates.
+            warnings.filterwarnings("ignore", "Operation with range", module="mlflow")
+            # It checks the example on the forest, fitted on a matrix without column names.
+            warnings.filterwarnings("ignore", "X has feature names", category=UserWarning)
+            info = mlflow.sklearn.log_model(
+                forest,
+                name=MODEL_NAME,
+                signature=signature,
+                input_example=example,
+                serialization_format="skops",
+                skops_trusted_types=SKOPS_TRUSTED_TYPES,
+                # Listed, not inferred: inferring loads the model in a subprocess (~6 s).
+                pip_requirements=_requirements(manifest),
+            )
+        client = MlflowClient()
+        client.log_model_artifacts(info.model_id, str(bundle_dir), BUNDLE_PATH)
+    tracked = Tracked(run.info.run_id, run.info.experiment_id, info.model_uri)
+    if register is None:
+        return tracked
+    version = mlflow.register_model(info.model_uri, register, tags=_version_tags(manifest))
+    if alias is not None:
+        client.set_registered_model_alias(register, alias, version.version)
+    return Tracked(
+        tracked.run_id,
+        tracked.experiment_id,
+        tracked.model_uri,
+        register,
+        str(version.version),
+        alias,
+    )
+
+
+def _input_example(bundle_dir: Path, manifest: Manifest) -> Any:
+    """The reference homes as the model sees them: encoded columns, by name."""
+    import pandas as pd
+
+    encodings = load_plain((bundle_dir / ENCODINGS_FILE).read_bytes())
+    builder = FeatureBuilder(manifest.features, encodings)
+    homes = [Formulario.model_validate(r.formulario) for r in manifest.reference]
+    return pd.DataFrame(builder.matrix(homes), columns=manifest.features)
+
+
+def _params(manifest: Manifest) -> dict[str, Any]:
+    data = manifest.data
+    return {
+        **manifest.params,
+        "features": ",".join(manifest.features),
+        "data.source": data.source,
+        "data.synthetic": data.synthetic,
+        "data.rows": data.rows,
+        "data.rows_rejected": data.rows_rejected,
+        "data.sha256": data.sha256,
+    }
+
+
+def _version_tags(manifest: Manifest) -> dict[str, Any]:
+    return {"tasador.version": manifest.version, "tasador.synthetic": manifest.data.synthetic}
+
+
+def _requirements(manifest: Manifest) -> list[str]:
+    import skops
+
+    versions = manifest.versions
+    return [
+        f"scikit-learn=={versions.scikit_learn}",
+        f"numpy=={versions.numpy}",
+        f"skops=={skops.__version__}",
+        "pandas",
+    ]

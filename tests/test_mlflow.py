@@ -1,0 +1,274 @@
+"""MLflow end to end: `tasador train --mlflow` logs and registers, `tasador serve
+--model-uri` downloads, verifies and serves, and moving the alias plus SIGHUP swaps the
+model with no dropped request. Against the embedded store and a real `mlflow server`."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.schemas.formulario import FORMULARIO_EJEMPLO
+from tests.helpers import post_json, require, train_quietly
+from tools.process import TASADOR_SERVE, ServerProcess
+
+pytestmark = [
+    pytest.mark.mlflow,
+    # MLflow 3.17's SQLite store uses a loader strategy SQLAlchemy 2.1 deprecates.
+    pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning"),
+]
+
+INSTALL = "uv sync --extra mlflow-train --group mlflow-server"
+TRAIN = (sys.executable, "-m", "app.cli", "train", "--rows", "400", "--trees", "6")
+SERVER_READY_S = 300  # mlflow server took 14-68 s to answer /health on a busy 2-core machine
+MLFLOW_ENV = {
+    # No lookup of MLflow's telemetry host, in this process and in every child.
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    # An unreachable server fails in seconds, not after minutes of retries.
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "TASADOR_LOG_LEVEL": "info",
+}
+
+
+@pytest.fixture(autouse=True)
+def mlflow_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail, saying what to install, where MLflow is missing."""
+    require("mlflow", INSTALL)
+    require("skops", INSTALL)
+    for name, value in MLFLOW_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+def _env(tracking_uri: str | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    if tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    return {**env, **MLFLOW_ENV, **extra}
+
+
+def _train(cwd: Path, out: str, *args: str, tracking_uri: str | None = None) -> str:
+    """`tasador train --mlflow ...` in a process of its own; what it printed."""
+    done = subprocess.run(
+        [*TRAIN, "--out", out, "--mlflow", *args],
+        cwd=cwd,
+        env=_env(tracking_uri),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _manifest(bundle: Path) -> dict[str, Any]:
+    manifest: dict[str, Any] = json.loads((bundle / "manifest.json").read_text())
+    return manifest
+
+
+def _get(url: str) -> Any:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_train_logs_everything_and_serve_fetches_from_the_embedded_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+    from mlflow.models import get_model_info
+
+    printed = _train(tmp_path, "bundle", "--registrar", "tasador", "--alias", "champion")
+    manifest = _manifest(tmp_path / "bundle")
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"  # where MLflow puts it with no URI set
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)  # for this process only
+    client = MlflowClient()
+    version = client.get_model_version_by_alias("tasador", "champion")
+    assert version.run_id is not None
+    run = client.get_run(version.run_id)
+
+    assert "Registered as models:/tasador/1, alias champion" in printed
+    assert str(version.version) == "1"
+    assert run.data.tags["tasador.version"] == manifest["version"]
+    assert run.data.metrics == pytest.approx(
+        {k: v for k, v in manifest["metrics"].items() if v is not None}
+    )
+    assert run.data.params["data.sha256"] == manifest["data"]["sha256"]
+    assert run.data.params["data.synthetic"] == "True"
+    assert run.data.params["n_estimators"] == "6"
+    logged = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert logged == {"bundle", "manifest.json"}
+    in_run = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "bundle")}
+    assert in_run == {"manifest.json", *manifest["artefacts"]}
+    model = get_model_info(f"models:/tasador/{version.version}")
+    assert model.flavors.keys() >= {"sklearn", "python_function"}
+    assert model.signature is not None
+    assert [c.name for c in model.signature.inputs.inputs] == manifest["features"]
+    assert model.saved_input_example_info is not None
+
+    with ServerProcess(
+        [*TASADOR_SERVE, "--model-uri", "models:/tasador@champion", "--model-cache", "cache"],
+        cwd=tmp_path,
+        env=_env(),
+    ) as server:
+        served = _get(f"{server.url}/modelo")
+        reference = manifest["reference"][0]
+        answer = post_json(f"{server.url}/predecir", reference["formulario"])
+
+    assert served["version"] == manifest["version"]
+    assert served["origen"] == {
+        "uri": "models:/tasador@champion",
+        "run_id": run.info.run_id,
+        "nombre": "tasador",
+        "version": "1",
+    }
+    assert answer["precio"] == pytest.approx(reference["precio"], abs=0.005)  # in cents
+    assert (tmp_path / "cache" / manifest["version"] / "manifest.json").is_file()
+
+
+def test_a_bundle_tampered_with_in_mlflow_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    tampered = train_quietly(tmp_path / "tampered")
+    with (tampered / "model.pkl").open("ab") as handle:
+        handle.write(b"changed after training")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)  # the local store keeps artefacts in ./mlruns
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(tampered), "bundle")
+
+    uri = f"runs:/{run.info.run_id}/bundle"
+    done = subprocess.run(
+        [*TASADOR_SERVE, "--model-uri", uri, "--model-cache", "cache"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert "does not match its SHA-256 in the manifest" in done.stderr.splitlines()[-1]
+
+
+def test_an_unknown_model_is_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*TASADOR_SERVE, "--model-uri", "models:/tasador@nadie"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("tasador: cannot start: models:/tasador@nadie: ")
+    )
+    assert "tasador not found" in done.stderr.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A real `mlflow server` on 127.0.0.1: SQLite backend, local artefact root (proxied)."""
+    require("mlflow.server", INSTALL)
+    binary = Path(sys.executable).parent / "mlflow"
+    root = tmp_path / "mlflow-server"
+    root.mkdir()
+    command = [
+        str(binary), "server",
+        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination", str(root / "artifacts"),
+        "--host", "127.0.0.1", "--port", "{port}", "--workers", "1",
+    ]  # fmt: skip
+    with ServerProcess(
+        command,
+        env=_env(),
+        cwd=root,
+        ready_path="/health",
+        ready_timeout=SERVER_READY_S,
+        process_group=True,
+    ) as server:
+        yield server
+
+
+def _post(url: str) -> tuple[int, str]:
+    try:
+        return 200, post_json(url, FORMULARIO_EJEMPLO)["modelo"]
+    except (urllib.error.URLError, OSError) as exc:
+        return 0, repr(exc)
+
+
+def test_moving_the_champion_alias_and_sighup_swap_the_model_without_dropping_a_request(
+    tmp_path: Path, mlflow_server: ServerProcess
+) -> None:
+    from mlflow import MlflowClient
+
+    tracking = mlflow_server.url
+    _train(tmp_path, "v1", "--registrar", "tasador", "--alias", "champion", tracking_uri=tracking)
+    _train(tmp_path, "v2", "--seed", "99", "--registrar", "tasador", tracking_uri=tracking)
+    first, second = _manifest(tmp_path / "v1")["version"], _manifest(tmp_path / "v2")["version"]
+    assert first != second
+    answers: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    with ServerProcess(
+        [*TASADOR_SERVE, "--model-uri", "models:/tasador@champion"],
+        env=_env(tracking, TASADOR_MODEL_CACHE=str(tmp_path / "cache")),
+    ) as server:
+        before = _get(f"{server.url}/modelo")
+
+        def load() -> None:  # bounded: stops when told, or after 90 s / 20,000 requests
+            deadline = time.monotonic() + 90
+            while not stop.is_set() and time.monotonic() < deadline and len(answers) < 20_000:
+                answers.append(_post(f"{server.url}/predecir"))
+
+        clients = [threading.Thread(target=load) for _ in range(4)]
+        for thread in clients:
+            thread.start()
+        try:
+            while len(answers) < 50:
+                time.sleep(0.01)
+            MlflowClient(tracking_uri=tracking).set_registered_model_alias(
+                "tasador", "champion", "2"
+            )
+            server.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(v == second for _, v in answers[-20:]):
+                time.sleep(0.05)
+            seen = len(answers)
+            while len(answers) < seen + 100 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            stop.set()
+            for thread in clients:
+                thread.join(timeout=30)
+        after = _get(f"{server.url}/modelo")
+        server.stop()
+        output = server.output()
+
+    assert [a for a in answers if a[0] != 200] == []
+    versions = [v for _, v in answers]
+    assert versions[0] == first
+    assert versions[-1] == second
+    switch = versions.index(second)
+    assert set(versions[:switch]) == {first}
+    assert set(versions[switch:]) == {second}
+    assert (before["origen"]["version"], after["origen"]["version"]) == ("1", "2")
+    assert after["origen"]["uri"] == "models:/tasador@champion"
+    assert f"model reloaded: now serving {second} (was {first})" in output

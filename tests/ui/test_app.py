@@ -1,0 +1,207 @@
+"""The front end against a live tasador, through Streamlit's AppTest: what a person sees
+after filling the form, clicking the map, sending a CSV, or opening the model card."""
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.schemas.formulario import FORMULARIO_EJEMPLO
+from tests.helpers import post_json, require, sample_homes
+from tools.process import ServerProcess, free_port
+
+pytestmark = pytest.mark.ui
+
+INSTALL = "uv sync --extra ui"
+APP = Path(__file__).resolve().parents[2] / "ui" / "streamlit_app.py"
+
+
+@pytest.fixture(scope="module")
+def tasador(tiny_bundle: Path) -> Iterator[ServerProcess]:
+    """A live tasador serving the tiny bundle."""
+    with ServerProcess(env={"TASADOR_MODEL_DIR": str(tiny_bundle)}) as server:
+        yield server
+
+
+@pytest.fixture
+def app(tasador: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The Streamlit app, run once, talking to the live tasador."""
+    testing = require("streamlit.testing.v1", INSTALL)
+    require("streamlit_folium", INSTALL)
+    monkeypatch.setenv("TASADOR_API_URL", tasador.url)
+    at = testing.AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _post_es(url: str, body: dict[str, Any]) -> Any:
+    """POST as the front end does: JSON, asking for Spanish messages."""
+    import urllib.request
+
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json", "accept-language": "es"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _euros(value: float) -> str:
+    return f"{value:,.0f} €".replace(",", ".")
+
+
+def _button(at: Any, label: str) -> Any:
+    return next(b for b in at.button if b.label == label)
+
+
+def _metric(at: Any, label: str) -> str:
+    value: str = next(m for m in at.metric if m.label == label).value
+    return value
+
+
+def _texts(at: Any, kind: str) -> list[str]:
+    return [str(e.value) for e in getattr(at, kind)]
+
+
+def test_the_example_home_is_appraised_as_the_api_does(app: Any, tasador: ServerProcess) -> None:
+    _button(app, "Tasar").click().run()
+    expected = _post_es(f"{tasador.url}/predecir?explicar=true", FORMULARIO_EJEMPLO)
+
+    assert not app.exception
+    assert _metric(app, "Precio estimado") == _euros(expected["precio"])
+    assert _metric(app, "Precio por m² construido") == _euros(expected["precio_m2"]) + "/m²"
+    interval = expected["intervalo"]
+    assert any(
+        f"entre {_euros(interval['inferior'])} y {_euros(interval['superior'])}" in text
+        for text in _texts(app, "markdown")
+    )
+    shown = _texts(app, "warning")
+    assert [a["mensaje"] for a in expected["advertencias"]] == shown[: len(shown) - 1]
+    assert app.get("vega_lite_chart"), "the explanation chart is drawn"
+    assert any(expected["modelo"] in text for text in _texts(app, "caption"))
+
+
+def test_a_click_on_the_map_moves_the_home_and_its_price(app: Any, tasador: ServerProcess) -> None:
+    (component,) = app.get("component_instance")  # st_folium, which AppTest cannot click
+    app.session_state[component.key] = {"last_clicked": {"lat": 40.45, "lng": -3.68}}
+    app.run()
+    _button(app, "Tasar").click().run()
+    expected = post_json(
+        f"{tasador.url}/predecir", {**FORMULARIO_EJEMPLO, "latitud": 40.45, "longitud": -3.68}
+    )
+
+    assert app.number_input(key="latitud").value == 40.45
+    assert app.number_input(key="longitud").value == -3.68
+    assert _metric(app, "Precio estimado") == _euros(expected["precio"])
+
+
+def _next_to(at: Any, key: str) -> list[str]:
+    """The error messages shown right under the widget with ``key``."""
+    for block in _blocks(at._tree):
+        children = list(block.children.values())
+        for position, child in enumerate(children):
+            if getattr(child, "key", None) == key:
+                following = children[position + 1 : position + 2]
+                return [str(e.value) for e in following if e.type == "error"]
+    raise AssertionError(f"no widget with key {key!r}")
+
+
+def _blocks(node: Any) -> Iterator[Any]:
+    if hasattr(node, "children"):
+        yield node
+        for child in node.children.values():
+            yield from _blocks(child)
+
+
+def test_the_apis_objections_appear_next_to_the_fields_they_name(app: Any) -> None:
+    app.number_input(key="latitud").set_value(40.9).run()  # north of Madrid
+    # A form's values are sent with its button, in the same run.
+    app.number_input(key="superficie_util").set_value(150.0)  # more than the 95 m² built
+    _button(app, "Tasar").click().run()
+
+    assert "Precio estimado" not in [m.label for m in app.metric], "no price when refused"
+    assert "150" in " ".join(_next_to(app, "superficie_util"))
+    assert "95" in " ".join(_next_to(app, "superficie_util"))
+    assert "40.65" in " ".join(_next_to(app, "latitud"))
+    assert _next_to(app, "superficie_construida") == []
+
+
+def _csv(rows: list[dict[str, Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["referencia", *FORMULARIO_EJEMPLO])
+    writer.writeheader()
+    for i, row in enumerate(rows):
+        writer.writerow({"referencia": f"v{i}", **row})
+    return out.getvalue().encode()
+
+
+def test_a_csv_is_appraised_and_refused_rows_are_named_by_line(
+    app: Any, tasador: ServerProcess
+) -> None:
+    homes = sample_homes(12)
+    bad = {**homes[4], "superficie_util": homes[4]["superficie_construida"] + 50}
+    rows = [*homes[:4], bad, *homes[5:]]
+    app.file_uploader(key="csv").upload("casas.csv", _csv(rows), "text/csv").run()
+    _button(app, "Tasar el archivo").click().run()
+    good = [h for i, h in enumerate(rows) if i != 4]
+    expected = post_json(f"{tasador.url}/predecir/lote", {"formularios": good})["precios"]
+
+    assert not app.exception
+    table = app.dataframe[0].value
+    assert list(table["referencia"]) == [f"v{i}" for i in range(12)]
+    prices = list(table["precio_estimado"])
+    assert prices[:4] + prices[5:] == pytest.approx(expected)
+    assert prices[4] != prices[4]  # NaN: no price for the refused row
+    assert _metric(app, "Viviendas tasadas") == "11 de 12"
+    assert any("línea 6: superficie_util" in text for text in _texts(app, "error"))
+    assert app.get("download_button")
+
+
+def test_batches_are_sent_in_chunks_and_a_bad_row_costs_one_price(
+    tasador: ServerProcess,
+) -> None:
+    from ui import batch
+    from ui.api import Tasador
+
+    homes = sample_homes(11)
+    rows = [{k: str(v) for k, v in h.items()} for h in homes]  # as read from a CSV
+    rows[7]["condicion"] = "Nuevo"
+    calls: list[float] = []
+    result = batch.appraise(Tasador(tasador.url), rows, chunk=4, progress=calls.append)
+    good = [h for i, h in enumerate(homes) if i != 7]
+    expected = post_json(f"{tasador.url}/predecir/lote", {"formularios": good})["precios"]
+
+    assert [p for p in result.prices if p is not None] == pytest.approx(expected)
+    assert result.prices[7] is None
+    assert list(result.problems) == [7]
+    assert result.problems[7].startswith("condicion:")
+    assert calls == pytest.approx([4 / 11, 8 / 11, 1.0])
+
+
+def test_the_model_card_says_in_plain_words_it_was_trained_on_synthetic_data(
+    app: Any, tiny_bundle: Path
+) -> None:
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+
+    assert any(
+        "Este modelo se entrenó con datos sintéticos" in text for text in _texts(app, "warning")
+    )
+    assert any(f"Modelo {manifest['version']}" in text for text in _texts(app, "subheader"))
+    assert _metric(app, "Error típico (RMSE)") == _euros(manifest["metrics"]["rmse"])
+
+
+def test_an_unreachable_api_is_said_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
+    testing = require("streamlit.testing.v1", INSTALL)
+    monkeypatch.setenv("TASADOR_API_URL", f"http://127.0.0.1:{free_port()}")
+    at = testing.AppTest.from_file(str(APP), default_timeout=60).run()
+    _button(at, "Tasar").click().run()
+
+    assert not at.exception
+    errors = _texts(at, "error")
+    assert any("No se puede conectar con http://127.0.0.1:" in text for text in errors)

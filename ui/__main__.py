@@ -1,0 +1,28 @@
+"""``python -m ui [streamlit flags]``: start the front end with the settings it needs.
+
+Static serving on (the map's Leaflet is served from ``ui/static``), usage statistics off
+(the browser would send them to Streamlit's servers), the developer toolbar off; any flag
+given is passed on.
+"""
+
+import sys
+from pathlib import Path
+
+APP = Path(__file__).with_name("streamlit_app.py")
+FLAGS = [
+    "--server.enableStaticServing", "true",
+    "--browser.gatherUsageStats", "false",
+    "--client.toolbarMode", "viewer",  # no "Deploy" button for the people using it
+]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run ``streamlit run ui/streamlit_app.py`` with tasador's flags, then the caller's."""
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", "run", str(APP), *FLAGS, *(sys.argv[1:] if argv is None else argv)]
+    sys.exit(cli.main())
+
+
+if __name__ == "__main__":
+    main()
