@@ -26,7 +26,8 @@ def features() -> list[str]:
 
 def feature_row(formulario: Formulario, encodings: dict[str, Any]) -> np.ndarray:
     """The feature row in the manifest's order, as a tutorial would build it."""
-    values = [getattr(formulario, name) for name in features()]
+    data = formulario.model_dump(by_alias=True)  # by wire name: baños, not the attribute
+    values = [data[name] for name in features()]
     row = [
         encodings[n][v] if n in encodings else v for n, v in zip(features(), values, strict=True)
     ]
