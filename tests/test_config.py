@@ -146,3 +146,16 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == "tasador 0.1.0"
+
+
+def test_readme_configuration_table_names_every_setting_and_its_flag() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| `")}
+
+    for name in Settings.model_fields:
+        variable, flag = f"TASADOR_{name.upper()}", "--" + name.replace("_", "-")
+        row = next((line for line in table.splitlines() if f"| `{variable}`" in line), None)
+        assert row is not None, f"{variable} is missing from the README's configuration table"
+        assert f"`{flag}`" in row, f"{variable}'s row does not name {flag}"
+    assert len(rows) == len(Settings.model_fields) + 1  # and PROMETHEUS_MULTIPROC_DIR
