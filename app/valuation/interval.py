@@ -4,7 +4,7 @@
 (``zones``); ``lower`` and ``upper`` are the conformal quantiles of those errors in units
 of σ, calibrated apart for cheap, middle and dear predictions. So the interval is wider
 in euros for a dearer home, and wider where the forest erred more. How it was fitted and
-how often it held on hold-out homes is in the manifest (``intervalo``).
+how often it held on hold-out homes is in the manifest (``interval``).
 """
 
 import math
