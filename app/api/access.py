@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.errors import refusal_response
-from app.api.scope import BUNDLE_SCOPE_KEY, LANGUAGE_SCOPE_KEY
+from app.api.scope import BODY_LENGTH_SCOPE_KEY, BUNDLE_SCOPE_KEY, LANGUAGE_SCOPE_KEY
 from app.config import Settings
 from app.errors import RefusedError, body_too_large, not_ready
 from app.i18n import negotiate
@@ -71,8 +71,15 @@ class RequestGate:
             await self.app(scope, receive, send)
             return
         try:
-            self._admit(scope, access)
-            size = self.bodies.admit(scope) if access.body else 0
+            headers = _Headers(scope)
+            self._admit(scope, access, headers)
+            size = 0
+            if access.body:
+                declared = _length(headers)
+                scope[BODY_LENGTH_SCOPE_KEY] = declared
+                size = self.bodies.admit(
+                    self.settings.max_body_bytes if declared is None else declared
+                )
         except RefusedError as refusal:
             await refusal_response(refusal, scope)(scope, receive, send)
             return
@@ -81,8 +88,7 @@ class RequestGate:
         finally:
             self.bodies.release(size)
 
-    def _admit(self, scope: Scope, access: Access) -> None:
-        headers = _Headers(scope)
+    def _admit(self, scope: Scope, access: Access, headers: "_Headers") -> None:
         scope[LANGUAGE_SCOPE_KEY] = negotiate(headers.get(b"accept-language"))
         if access.key and self.keys and route_path(scope) not in self.open:
             key = headers.get(_API_KEY)
@@ -107,8 +113,8 @@ class RequestGate:
                 raise not_ready()
             scope[BUNDLE_SCOPE_KEY] = bundle
         if access.body:
-            declared = headers.get(b"content-length") or ""
-            if declared.isdigit() and int(declared) > self.settings.max_body_bytes:
+            declared = _length(headers)
+            if declared is not None and declared > self.settings.max_body_bytes:
                 raise body_too_large(self.settings.max_body_bytes)
             _check_json(headers)
 
@@ -124,11 +130,8 @@ class BodyBudget:
         self.limit = limit
         self.in_flight = 0
 
-    def admit(self, scope: Scope) -> int:
-        """Reserve the request's body size; ``RefusedError`` (503) when it does not fit."""
-        declared = _Headers(scope).get(b"content-length") or ""
-        settings = scope["app"].state.settings
-        size = int(declared) if declared.isdigit() else settings.max_body_bytes
+    def admit(self, size: int) -> int:
+        """Reserve ``size`` bytes; ``RefusedError`` (503) when they do not fit."""
         if self.in_flight and self.in_flight + size > self.limit:
             raise RefusedError(
                 503,
@@ -170,6 +173,12 @@ class _Headers:
     def get(self, name: bytes) -> str | None:
         """The first value of header ``name`` (lower case), or None."""
         return self._values.get(name)
+
+
+def _length(headers: _Headers) -> int | None:
+    """The body's declared length, or None when it is sent without one (chunked)."""
+    declared = headers.get(b"content-length")
+    return int(declared) if declared is not None and declared.isdigit() else None
 
 
 def _check_json(headers: _Headers) -> None:

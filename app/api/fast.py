@@ -10,7 +10,6 @@ other request goes on to FastAPI; ``TASADOR_FAST_PATH=false`` leaves them all to
 """
 
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -22,8 +21,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.api.access import route_path
 from app.api.body import OFFLOAD_FROM_BYTES
 from app.api.errors import client_disconnected, refusal_response
-from app.api.operations import OPERATIONS, BodyOperation, Context, answer
-from app.api.scope import BUNDLE_SCOPE_KEY, LANGUAGE_SCOPE_KEY
+from app.api.operations import OPERATIONS, BodyOperation, Context, answer_json
+from app.api.scope import BODY_LENGTH_SCOPE_KEY, BUNDLE_SCOPE_KEY, LANGUAGE_SCOPE_KEY
 from app.config import Settings
 from app.errors import RefusalError, body_too_large
 from app.service.parsing import parse_json
@@ -46,7 +45,7 @@ class FastTransport:
             operation = self._operations.get(route_path(scope))
             if operation is not None:
                 scope[_OPERATION_SCOPE_KEY] = operation
-                if _declares_length(scope):
+                if scope[BODY_LENGTH_SCOPE_KEY] is not None:
                     # The gate refused a declared length over the limit, and HTTP framing
                     # ends the body there: nothing is left to count.
                     await self._serve(scope, receive, send)
@@ -68,11 +67,11 @@ class FastTransport:
             body = await _read_body(receive)
             query: bytes = scope["query_string"]
             if len(body) < OFFLOAD_FROM_BYTES and b"explicar" not in query:
-                response = self._answer(operation, context, body, query)
+                payload = self._answer(operation, context, body, query)
             else:
                 # Large bodies, and explanations (the first builds their engine), are
                 # answered in a worker thread, off the event loop.
-                response = await run_in_threadpool(self._answer, operation, context, body, query)
+                payload = await run_in_threadpool(self._answer, operation, context, body, query)
         except RefusalError as refusal:
             response = refusal_response(refusal, scope)
         except HTTPException as exc:
@@ -82,17 +81,25 @@ class FastTransport:
         except ClientDisconnect:
             client_disconnected(scope)
             return  # nobody to answer
+        else:
+            # What Response(payload, media_type="application/json") sends, without
+            # building one: the headers of every answer are these two.
+            length = str(len(payload)).encode()
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-length", length), (b"content-type", b"application/json"),
+            ]})  # fmt: skip
+            await send({"type": "http.response.body", "body": payload})
+            return
         await response(scope, receive, send)
 
     @staticmethod
     def _answer(
         operation: BodyOperation[Any, Any], context: Context, body: bytes, query: bytes
-    ) -> Response:
+    ) -> bytes:
         # The body first, then the query: FastAPI's order, so the same errors come first.
         validated = parse_json(operation.body, body, context.settings.max_batch_rows)
-        # What Starlette's QueryParams (FastAPI's) keeps: the last value of each name.
-        params = operation.parse_params(dict(parse_qsl(query.decode("latin-1"), True)))
-        return answer(operation, context, validated, params)
+        params = operation.parse_params(query)
+        return answer_json(operation, context, validated, params)
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -108,7 +115,3 @@ async def _read_body(receive: Receive) -> bytes:
         parts.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(parts)
-
-
-def _declares_length(scope: Scope) -> bool:
-    return any(name == b"content-length" for name, _ in scope["headers"])

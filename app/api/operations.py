@@ -9,6 +9,7 @@ A new body route is an entry here plus its documented FastAPI route, which calls
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
@@ -67,12 +68,13 @@ class BodyOperation(Generic[BodyT, ParamsT]):
     def _defaults(self) -> ParamsT:
         return _DEFAULTS.setdefault(self.params, self.params())  # type: ignore[return-value]
 
-    def parse_params(self, query: dict[str, str]) -> ParamsT:
-        """The query parameters, validated as FastAPI validates a query model."""
+    def parse_params(self, query: bytes) -> ParamsT:
+        """The query string's parameters, validated as FastAPI validates a query model
+        (which keeps the last value of each name, as Starlette's ``QueryParams`` does)."""
         if not query:
             return self._defaults
         try:
-            return self.params.model_validate(query)
+            return self.params.model_validate(dict(parse_qsl(query.decode("latin-1"), True)))
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
             for error in errors:
@@ -83,10 +85,18 @@ class BodyOperation(Generic[BodyT, ParamsT]):
 def answer(
     operation: BodyOperation[Any, Any], context: Context, body: Any, params: Any
 ) -> Response:
+    """The operation's answer to a validated body, as a response."""
+    return Response(answer_json(operation, context, body, params), media_type="application/json")
+
+
+def answer_json(
+    operation: BodyOperation[Any, Any], context: Context, body: Any, params: Any
+) -> bytes:
     """The operation's answer to a validated body, serialised once by pydantic."""
     result = operation.call(context, body, params)
     _measure(operation, context.instruments, body, result)
-    return Response(result.model_dump_json(), media_type="application/json")
+    # model_dump_json() without its str round trip: the same bytes.
+    return result.__pydantic_serializer__.to_json(result)
 
 
 def _measure(

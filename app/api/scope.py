@@ -5,3 +5,5 @@
 BUNDLE_SCOPE_KEY = "tasador.bundle"
 # The language of the answer, from Accept-Language (app.i18n).
 LANGUAGE_SCOPE_KEY = "tasador.language"
+# A body route's declared Content-Length, or None for a body sent without one (chunked).
+BODY_LENGTH_SCOPE_KEY = "tasador.body_length"
