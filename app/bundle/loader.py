@@ -42,6 +42,7 @@ class Bundle:
     engine: Engine
     valuation: ValuationParts
     origin: Origin | None = None  # set when the bundle was fetched from MLflow
+    seal: Seal | None = None  # who signed the manifest, when it is signed
 
     @property
     def version(self) -> str:
@@ -78,6 +79,7 @@ def load_bundle(
         features=features,
         engine=chosen,
         valuation=valuation,
+        seal=seal,
     )
 
 

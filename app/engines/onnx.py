@@ -76,7 +76,7 @@ def _options(ort: Any) -> Any:
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     # A TreeEnsemble has nothing for the extended optimisers to fuse; skipping them builds
-    # the session in ~80 ms instead of 100–190 ms, and it runs as fast (measured on the
+    # the session in ~80 ms instead of 100 to 190 ms, and it runs as fast (measured on the
     # embedded forest.onnx with InferenceSession at each level; benchmarks.memory shows
     # start-up as a whole).
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC

@@ -53,14 +53,37 @@ class Origen(BaseModel):
     )
 
 
+FIRMA_EJEMPLO: dict[str, Any] = {"clave": "3f0c19e2a4b7d815", "comprobada": True}
+
+
+class Firma(BaseModel):
+    """Who signed the served bundle's manifest (absent for an unsigned bundle)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [FIRMA_EJEMPLO]})
+
+    clave: str = Field(description="Id of the Ed25519 key that signed it (16 hex digits).")
+    comprobada: bool = Field(
+        description="true: checked against TASADOR_TRUSTED_KEYS; false: none are configured, "
+        "so the signature was not checked."
+    )
+
+
 class Modelo(Manifest):
     """The bundle's manifest, plus the engine serving it and, from MLflow, its origin."""
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{**MANIFEST_EXAMPLE, "engine": "onnxruntime", "origen": ORIGEN_EJEMPLO}]
+            "examples": [
+                {
+                    **MANIFEST_EXAMPLE,
+                    "engine": "onnxruntime",
+                    "origen": ORIGEN_EJEMPLO,
+                    "firma": FIRMA_EJEMPLO,
+                }
+            ]
         }
     )
 
     engine: str
     origen: Origen | None = None
+    firma: Firma | None = None

@@ -242,6 +242,22 @@ def test_the_app_serves_a_signed_bundle(signed: Path, key: tuple[Path, str]) -> 
     assert answer.status_code == 200
 
 
+def test_the_model_route_says_who_signed_and_whether_it_was_checked(
+    signed: Path, tiny_bundle: Path, key: tuple[Path, str]
+) -> None:
+    key_id = public_key(key[1]).key_id
+    with make_client(signed, trusted_keys=(key[1],)) as client:
+        checked = client.get("/modelo").json()["firma"]
+    with make_client(signed) as client:
+        unchecked = client.get("/modelo").json()["firma"]
+    with make_client(tiny_bundle) as client:
+        unsigned = client.get("/modelo").json()
+
+    assert checked == {"clave": key_id, "comprobada": True}
+    assert unchecked == {"clave": key_id, "comprobada": False}
+    assert unsigned["firma"] is None
+
+
 def test_trusted_keys_are_read_from_a_comma_or_json_list(
     key: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
