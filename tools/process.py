@@ -31,6 +31,18 @@ def free_port() -> int:
         return port
 
 
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:``port`` now: nothing listens on it (a
+    connection of the past, in TIME_WAIT, does not count, as servers set SO_REUSEADDR)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def wait_ready(
     url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = READY_TIMEOUT_S
 ) -> None:
@@ -129,15 +141,21 @@ class ServerProcess:
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> int | None:
         """Stop the server with ``sig`` (SIGKILL if it outlives the timeout); its exit code."""
+        if self.process is not None and self.process.poll() is None:
+            self._signal(sig)
+        return self.wait()
+
+    def wait(self) -> int | None:
+        """Wait until the server exits (SIGKILL if it outlives the timeout); its exit code.
+
+        With ``send_signal`` first, this stops several servers at once."""
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self._signal(sig)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                self.process.wait()
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGKILL)
+            self.process.wait()
         if self.process_group:
             with contextlib.suppress(ProcessLookupError):  # children outliving the leader
                 os.killpg(self.process.pid, signal.SIGKILL)

@@ -3,9 +3,16 @@
 Each CSV row is checked by the same schema the API uses, so the model is never trained on
 a row the service would refuse. Rows that cannot be used are counted by reason, with the
 first few line numbers, never dropped silently.
+
+CSV files may be separated by commas, semicolons or tabs: the separator is the one under
+which the header names the columns training needs. Semicolon files are what a Spanish
+Excel writes, so their numbers may have a decimal comma and thousands dots (``1.234,5``).
 """
 
+import codecs
 import csv
+import io
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,12 +29,18 @@ from app.schemas.formulario import Formulario
 from app.schemas.manifest import TARGET
 
 LINES_SHOWN = 5
+SEPARATORS = (",", ";", "\t")  # the first wins when no separator names any column
+DECIMAL_COMMA = ";"  # the separator of files whose numbers may be written 1.234,5
+_GROUPED = re.compile(r"[+-]?\d{1,3}(\.\d{3})+")  # 1.234 or 1.234.567: thousands dots
+_AMBIGUOUS = "ambiguous dot (is 1.500 one and a half or fifteen hundred?): write 1,5 or 1500"
+_RESAVE = 're-save it as UTF-8 (in Excel: Save As, "CSV UTF-8")'
 _TRUE = {"true", "1", "si", "sí", "yes", "t", "y", "s"}
 _FALSE = {"false", "0", "no", "f", "n"}
 
 
 class DatasetError(ValueError):
-    """The data cannot be used at all; the message is one line."""
+    """The data cannot be used at all; the message's first line says why, and any further
+    lines (indented) give the detail."""
 
 
 @dataclass
@@ -111,42 +124,50 @@ def _and(items: list[str]) -> str:
 
 def read_csv(path: Path) -> Dataset:
     """Read labelled homes from a CSV with Spanish column names (``banos`` may stand for
-    ``baños``); raise ``DatasetError`` when the file as a whole is unusable."""
+    ``baños``), separated by commas, semicolons or tabs; raise ``DatasetError`` when the
+    file as a whole is unusable."""
     try:
-        handle = path.open(newline="", encoding="utf-8-sig")
+        data = path.read_bytes()
     except OSError as exc:
         raise DatasetError(f"cannot read {path}: {exc.strerror}") from None
+    text = _decode(path, data)
+    separator = _separator(text)
     formularios: list[Formulario] = []
     precios: list[float] = []
     rejected = Rejections()
-    with handle:
-        reader = csv.DictReader(handle)
-        try:
-            header = [name.strip() for name in reader.fieldnames or []]
-        except UnicodeDecodeError:
-            raise DatasetError(f"{path} is not UTF-8 text") from None
-        reader.fieldnames = header
-        if twice := _duplicated(header):
-            # csv.DictReader keeps the last of two equal headers: one would be dropped unseen.
-            raise DatasetError(f"{path} has the same column more than once: {twice}")
-        present = {_column(name) for name in header}
-        missing = [name for name in required_columns() if name not in present]
-        if missing:
-            raise DatasetError(
-                f"{path} lacks column(s) {', '.join(missing)}; "
-                f"expected: {', '.join(required_columns())}"
-            )
-        try:
-            for row in reader:
-                reason = _parse(row, formularios, precios)
-                if reason is not None:
-                    rejected.add(reason, reader.line_num)
-        except UnicodeDecodeError:
-            raise DatasetError(f"{path} is not UTF-8 text") from None
-        except csv.Error as exc:
-            raise DatasetError(f"{path} line {reader.line_num}: {exc}") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=separator)
+    header = [name.strip() for name in reader.fieldnames or []]
+    reader.fieldnames = header
+    if twice := _duplicated(header):
+        # csv.DictReader keeps the last of two equal headers: one would be dropped unseen.
+        raise DatasetError(f"{path} has the same column more than once: {twice}")
+    present = {_column(name) for name in header}
+    missing = [name for name in required_columns() if name not in present]
+    if missing:
+        raise DatasetError(
+            f"{path} lacks column(s) {', '.join(missing)}; "
+            f"expected: {', '.join(required_columns())} "
+            "(separated by commas, semicolons or tabs)"
+        )
+    decimal_comma = separator == DECIMAL_COMMA
+    try:
+        for row in reader:
+            reason = _parse(row, formularios, precios, decimal_comma)
+            if reason is not None:
+                rejected.add(reason, reader.line_num)
+    except csv.Error as exc:
+        raise DatasetError(f"{path} line {reader.line_num}: {exc}") from None
     if not formularios:
-        raise DatasetError(f"{path} has no usable rows ({rejected.total} rejected)")
+        if not rejected.total:
+            raise DatasetError(f"{path} has no rows below its header")
+        raise DatasetError(
+            "\n  ".join(
+                [
+                    f"{path} has no usable rows; all {rejected.total} were rejected:",
+                    *rejected.summary(),
+                ]
+            )
+        )
     return Dataset(
         formularios=formularios,
         precios=np.array(precios, dtype=np.float64),
@@ -158,7 +179,34 @@ def read_csv(path: Path) -> Dataset:
     )
 
 
-def _parse(row: dict[str, Any], formularios: list[Formulario], precios: list[float]) -> str | None:
+def _decode(path: Path, data: bytes) -> str:
+    """The file's text; a file that is not UTF-8 is refused with the line that is not."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DatasetError(f'{path} is UTF-16 text (Excel\'s "Unicode Text"), not UTF-8; {_RESAVE}')
+    data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DatasetError(
+            f"{path} is not UTF-8 text: line {line} has byte 0x{data[exc.start]:02x} "
+            f"(Latin-1 or Windows-1252, perhaps); {_RESAVE}"
+        ) from None
+
+
+def _separator(text: str) -> str:
+    """The separator under which the header names the most columns training reads."""
+
+    def known(separator: str) -> int:
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=separator), [])
+        return len({_column(name.strip()) for name in header} - {None})
+
+    return max(SEPARATORS, key=known)
+
+
+def _parse(
+    row: dict[str, Any], formularios: list[Formulario], precios: list[float], decimal_comma: bool
+) -> str | None:
     """Validate one CSV row and append it; return why it was rejected, or None."""
     if None in row:
         return "more values than columns"
@@ -173,7 +221,7 @@ def _parse(row: dict[str, Any], formularios: list[Formulario], precios: list[flo
         if text == "":
             return f"{name}: empty"
         try:
-            values[name] = _convert(name, text)
+            values[name] = _convert(name, text, decimal_comma)
         except ValueError as exc:
             return f"{name}: {exc}"
     try:
@@ -187,7 +235,7 @@ def _parse(row: dict[str, Any], formularios: list[Formulario], precios: list[flo
     return None
 
 
-def _convert(name: str, text: str) -> Any:
+def _convert(name: str, text: str, decimal_comma: bool) -> Any:
     """A CSV cell as the schema takes it, by the column's kind (the price is a number)."""
     kind = FEATURES_BY_NAME[name].kind if name in FEATURES_BY_NAME else Kind.NUMBER
     if kind is Kind.CATEGORY:
@@ -199,7 +247,27 @@ def _convert(name: str, text: str) -> Any:
         if lowered in _FALSE:
             return False
         raise ValueError("not a yes/no value")
+    if decimal_comma:
+        return _number(text)
     try:
         return float(text)
+    except ValueError:
+        raise ValueError("not a number") from None
+
+
+def _number(text: str) -> float:
+    """A number as a Spanish spreadsheet writes it: ``1234,5``, ``1.234,5``, ``1.234.567``,
+    or with a decimal point (``75.5``). ``1.500`` could be either, so it is refused."""
+    whole, comma, decimals = text.partition(",")
+    if "." in whole and (comma or _GROUPED.fullmatch(whole)):
+        if not _GROUPED.fullmatch(whole):
+            raise ValueError("not a number")
+        if not comma and whole.count(".") == 1:
+            raise ValueError(_AMBIGUOUS)
+        whole = whole.replace(".", "")
+    try:
+        if comma and not decimals.isdigit():
+            raise ValueError
+        return float(f"{whole}.{decimals}" if comma else whole)
     except ValueError:
         raise ValueError("not a number") from None

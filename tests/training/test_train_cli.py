@@ -92,6 +92,7 @@ def test_missing_column_is_one_line_and_exit_2(
     assert errors == [
         f"tasador train: {data} lacks column(s) garaje, precio; expected: "
         + ", ".join(required_columns())
+        + " (separated by commas, semicolons or tabs)"
     ]
     assert not (tmp_path / "b").exists()
 
@@ -154,6 +155,25 @@ def test_unusable_csv_is_one_line_and_exit_2(
     assert code == 2
     assert len(errors) == 1
     assert message in errors[0]
+
+
+def test_no_usable_row_is_refused_with_the_reasons(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = _rows(3)
+    rows[0]["habitaciones"] = rows[2]["habitaciones"] = "tres"
+    rows[1]["garaje"] = "quizá"
+    data = _write_csv(tmp_path / "casas.csv", rows, required_columns())
+
+    code = main(["train", "--data", str(data), "--out", str(tmp_path / "b")])
+
+    assert code == 2
+    assert capsys.readouterr().err.splitlines()[-3:] == [
+        f"tasador train: {data} has no usable rows; all 3 were rejected:",
+        "  2 row(s): habitaciones: not a number (line 2, 4)",
+        "  1 row(s): garaje: not a yes/no value (line 3)",
+    ]
+    assert not (tmp_path / "b").exists()
 
 
 def test_too_few_usable_rows_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
