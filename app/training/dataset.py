@@ -14,8 +14,10 @@ import csv
 import io
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,8 @@ LINES_SHOWN = 5
 SEPARATORS = (",", ";", "\t")  # the first wins when no separator names any column
 DECIMAL_COMMA = ";"  # the separator of files whose numbers may be written 1.234,5
 _GROUPED = re.compile(r"[+-]?\d{1,3}(\.\d{3})+")  # 1.234 or 1.234.567: thousands dots
-_AMBIGUOUS = "ambiguous dot (is 1.500 one and a half or fifteen hundred?): write 1,5 or 1500"
+# A decimal comma in a cell (40,4168): then a dot in the file can only group thousands.
+_DECIMAL_COMMA_CELL = re.compile(r"\d,\d")
 _RESAVE = 're-save it as UTF-8 (in Excel: Save As, "CSV UTF-8")'
 _TRUE = {"true", "1", "si", "sí", "yes", "t", "y", "s"}
 _FALSE = {"false", "0", "no", "f", "n"}
@@ -149,10 +152,14 @@ def read_csv(path: Path) -> Dataset:
             f"expected: {', '.join(required_columns())} "
             "(separated by commas, semicolons or tabs)"
         )
-    decimal_comma = separator == DECIMAL_COMMA
+    numbers = _plain_number
+    if separator == DECIMAL_COMMA:
+        # One dot before three digits (1.500) is a thousands dot in a file that writes
+        # decimals with a comma elsewhere (as coordinates always need), else a decimal point.
+        numbers = partial(_number, dots_group=bool(_DECIMAL_COMMA_CELL.search(text)))
     try:
         for row in reader:
-            reason = _parse(row, formularios, precios, decimal_comma)
+            reason = _parse(row, formularios, precios, numbers)
             if reason is not None:
                 rejected.add(reason, reader.line_num)
     except csv.Error as exc:
@@ -205,7 +212,10 @@ def _separator(text: str) -> str:
 
 
 def _parse(
-    row: dict[str, Any], formularios: list[Formulario], precios: list[float], decimal_comma: bool
+    row: dict[str, Any],
+    formularios: list[Formulario],
+    precios: list[float],
+    numbers: Callable[[str], float],
 ) -> str | None:
     """Validate one CSV row and append it; return why it was rejected, or None."""
     if None in row:
@@ -221,7 +231,7 @@ def _parse(
         if text == "":
             return f"{name}: empty"
         try:
-            values[name] = _convert(name, text, decimal_comma)
+            values[name] = _convert(name, text, numbers)
         except ValueError as exc:
             return f"{name}: {exc}"
     try:
@@ -235,7 +245,7 @@ def _parse(
     return None
 
 
-def _convert(name: str, text: str, decimal_comma: bool) -> Any:
+def _convert(name: str, text: str, numbers: Callable[[str], float]) -> Any:
     """A CSV cell as the schema takes it, by the column's kind (the price is a number)."""
     kind = FEATURES_BY_NAME[name].kind if name in FEATURES_BY_NAME else Kind.NUMBER
     if kind is Kind.CATEGORY:
@@ -247,23 +257,27 @@ def _convert(name: str, text: str, decimal_comma: bool) -> Any:
         if lowered in _FALSE:
             return False
         raise ValueError("not a yes/no value")
-    if decimal_comma:
-        return _number(text)
+    return numbers(text)
+
+
+def _plain_number(text: str) -> float:
+    """A number with a decimal point, as a comma- or tab-separated file writes it."""
     try:
         return float(text)
     except ValueError:
         raise ValueError("not a number") from None
 
 
-def _number(text: str) -> float:
+def _number(text: str, dots_group: bool) -> float:
     """A number as a Spanish spreadsheet writes it: ``1234,5``, ``1.234,5``, ``1.234.567``,
-    or with a decimal point (``75.5``). ``1.500`` could be either, so it is refused."""
+    or with a decimal point (``75.5``). ``1.500`` is 1500 when ``dots_group`` (the file
+    writes decimals with a comma), else 1.5."""
     whole, comma, decimals = text.partition(",")
     if "." in whole and (comma or _GROUPED.fullmatch(whole)):
         if not _GROUPED.fullmatch(whole):
             raise ValueError("not a number")
-        if not comma and whole.count(".") == 1:
-            raise ValueError(_AMBIGUOUS)
+        if not comma and whole.count(".") == 1 and not dots_group:
+            return float(whole)  # a decimal point: the file writes no decimal comma
         whole = whole.replace(".", "")
     try:
         if comma and not decimals.isdigit():

@@ -76,7 +76,7 @@ def test_each_separator_gives_the_same_home(
         pytest.param(";", "350.000,5", 350000.5, id="thousands-dot-and-decimal-comma"),
         pytest.param(";", "1.234.567", 1234567.0, id="thousands-dots"),
         pytest.param(";", "350000.5", 350000.5, id="decimal-point"),
-        pytest.param(";", "350.000", "precio: ambiguous dot", id="one-dot-three-digits"),
+        pytest.param(";", "350.000", 350000.0, id="one-thousands-dot"),
         pytest.param(";", "35.00.000,5", "precio: not a number", id="bad-grouping"),
         pytest.param(";", "350,000.5", "precio: not a number", id="english-grouping"),
         pytest.param(";", "350000,", "precio: not a number", id="comma-without-decimals"),
@@ -101,17 +101,28 @@ def test_numbers_are_read_as_written_or_refused(
         assert line.endswith("(line 3)")
 
 
-def test_an_ambiguous_number_says_why(tmp_path: Path) -> None:
-    row = {**_spanish(HOME), "superficie_construida": "1.500"}
-    path = _write(tmp_path / "casas.csv", [row], ";")
+@pytest.mark.parametrize(
+    ("home", "read"),
+    [
+        pytest.param(_spanish(HOME), 1500.0, id="decimal-commas-in-the-file: thousands dot"),
+        pytest.param(HOME, 1.5, id="no-decimal-comma-in-the-file: decimal point"),
+    ],
+)
+def test_one_dot_before_three_digits_is_read_as_the_file_writes_numbers(
+    tmp_path: Path, home: dict[str, str], read: float
+) -> None:
+    first = {**home, "longitud": "-3.704" if home is HOME else "-3,704"}
+    second = {**home, "superficie_construida": "1.500", "superficie_util": "1.500"}
 
-    with pytest.raises(DatasetError) as refused:
-        read_csv(path)
+    data = read_csv(_write(tmp_path / "casas.csv", [first, second], ";"))
 
-    assert str(refused.value).splitlines()[1] == (
-        "  1 row(s): superficie_construida: ambiguous dot (is 1.500 one and a half or "
-        "fifteen hundred?): write 1,5 or 1500 (line 2)"
-    )
+    assert data.formularios[0].longitud == -3.704  # never a thousands dot
+    if read > 1000:
+        assert data.rejected.total == 0
+        assert data.formularios[1].superficie_construida == read
+    else:  # 1.5 m² is read as written, then refused by the schema like any such area
+        (line,) = data.rejected.summary()
+        assert line.startswith("1 row(s): superficie_construida: Input should be greater than")
 
 
 def test_no_usable_row_shows_every_reason(tmp_path: Path) -> None:
