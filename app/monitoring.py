@@ -135,7 +135,10 @@ class Instruments:
         for outcome in ("success", "failure"):
             self.reloads.labels(outcome)
         self._serving: tuple[str, str] | None = None
-        # Labelled children, looked up once: prometheus-client's labels() costs ~4 µs.
+        # Labelled children, looked up once: prometheus-client's labels() costs ~0.9 µs
+        # a call, two per request (python -m timeit -s "from prometheus_client import
+        # Counter, CollectorRegistry; c = Counter('x', 'x', ['a', 'b', 'c'],
+        # registry=CollectorRegistry())" "c.labels('POST', '/predecir', '200')").
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def count(self, method: str, route: str, status: int, seconds: float) -> None:
