@@ -11,6 +11,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Security, params
+from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
@@ -72,6 +73,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     instruments: Instruments = app.state.instruments
     instruments.serving(bundle.version, bundle.engine.name)
     uninstall = reload_on_sighup(app)
+    # The first hand-off to a worker thread imports anyio's asyncio backend, ~45 ms on the
+    # event loop (``uv run python -m benchmarks.reliability``: /health stalled that long at
+    # the first large body after each start); paid here, before the first request.
+    await run_in_threadpool(lambda: None)
     try:
         yield
     finally:
