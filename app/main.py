@@ -72,6 +72,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     instruments: Instruments = app.state.instruments
     instruments.serving(bundle.version, bundle.engine.name)
+    del bundle  # app.state holds it: a reload must be able to free it
     uninstall = reload_on_sighup(app)
     # The first hand-off to a worker thread imports anyio's asyncio backend, ~45 ms on the
     # event loop (``uv run python -m benchmarks.reliability``: /health stalled that long at

@@ -70,7 +70,7 @@ def load_bundle(
     chosen = choose_engine(engine, directory, artefacts, manifest, expected)
     valuation = load_valuation(directory, manifest, artefacts, features)
     del artefacts, expected  # the engine holds what it needs; let the bytes go now
-    _return_freed_memory()
+    return_freed_memory()
     _log_seal(manifest.version, seal)
     return Bundle(
         directory=directory,
@@ -115,7 +115,7 @@ def _is_encodings(value: Any) -> bool:
     )
 
 
-def _return_freed_memory() -> None:
+def return_freed_memory() -> None:
     """Give the allocator's free pages back to the system.
 
     Building an ONNX Runtime session peaks at about three times what the session keeps;
