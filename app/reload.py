@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from app.bundle.loader import Bundle, BundleError, return_freed_memory
+from app.allocator import return_freed_memory
+from app.bundle.loader import Bundle, BundleError
 from app.bundle.source import load_served_bundle
 from app.config import Settings
 from app.monitoring import Instruments
