@@ -171,7 +171,9 @@ def serve(settings: Settings) -> int:
     # Several workers share their metrics through files (before any worker starts).
     with shared_metrics(settings.workers > 1):
         if settings.workers == 1:
-            uvicorn.run(create_app(settings, bundle), **server)
+            app = create_app(settings, bundle)
+            del bundle  # the app holds it: a reload must be able to free it
+            uvicorn.run(app, **server)
             return 0
         # Several workers: the bundle was loaded here only to refuse a bad one before any
         # worker starts; each worker builds its app (and loads its bundle) on its own.

@@ -4,6 +4,7 @@
 ``uvicorn app.main:app`` works too, building it when uvicorn asks for ``app``.
 """
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Security, params
+from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
@@ -71,10 +73,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     instruments: Instruments = app.state.instruments
     instruments.serving(bundle.version, bundle.engine.name)
+    del bundle  # app.state holds it: a reload must be able to free it
     uninstall = reload_on_sighup(app)
+    # The first hand-off to a worker thread imports anyio's asyncio backend, ~45 ms on the
+    # event loop (``uv run python -m benchmarks.reliability``: /health stalled that long at
+    # the first large body after each start); paid here, before the first request.
+    await run_in_threadpool(lambda: None)
+    # What start-up built lives as long as the process: out of the collector's sight, a
+    # full collection (which a large batch's thousands of objects set off) no longer walks
+    # it while holding the GIL. /health stalled ~60-80 ms under the largest batches before,
+    # ~15 ms after (``uv run python -m benchmarks.reliability``). Still freed by refcount.
+    gc.collect()
+    gc.freeze()
     try:
         yield
     finally:
+        gc.unfreeze()  # collectable again (an app built and closed in a longer process)
         uninstall()
         app.state.bundle = None
         instruments.close()

@@ -31,7 +31,7 @@ from app.bundle.loader import load_bundle
 variant, model_dir = sys.argv[1], Path(sys.argv[2])
 if variant == "no-trim":
     import app.bundle.loader as loader
-    loader._return_freed_memory = lambda: None
+    loader.return_freed_memory = lambda: None
 bundle = load_bundle(model_dir)
 if variant == "two-sessions":  # what tasador held before: a 1-thread and a 2-thread session
     from app.engines.onnx import _options

@@ -1,11 +1,13 @@
 """Swapping the model while serving: SIGHUP reloads the bundle; no request is dropped."""
 
+import gc
 import json
 import shutil
 import signal
 import threading
 import time
 import urllib.error
+import weakref
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -36,6 +38,20 @@ def test_reload_switches_to_a_new_bundle(bundle_copy: Path, formulario: dict[str
 
     assert before == old
     assert after == _version(bundle_copy) != old
+
+
+def test_a_reload_lets_the_old_bundle_go(bundle_copy: Path) -> None:
+    # Nothing but the app may hold the bundle it serves, or every reload keeps one more
+    # model in memory.
+    with make_client(bundle_copy) as client:
+        app = cast(FastAPI, client.app)
+        old = weakref.ref(app.state.bundle)
+        assert client.portal is not None
+        client.portal.call(reload_bundle, app)
+        gc.collect()
+
+        assert old() is None
+        assert app.state.bundle is not None
 
 
 def test_a_bad_bundle_is_refused_and_the_old_one_keeps_serving(

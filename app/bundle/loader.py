@@ -8,14 +8,13 @@ scikit-learn's training-time answers; scikit-learn is only unpickled when it is 
 which keeps start-up fast.
 """
 
-import ctypes
-import ctypes.util
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.allocator import return_freed_memory
 from app.bundle import CHECK_FILE, ENCODINGS_FILE, MODEL_FILE, plain_pickle
 from app.bundle.artefacts import BundleError, manifest_bytes, parse_manifest, read_artefacts
 from app.bundle.engine_choice import choose_engine, expected_answers
@@ -71,7 +70,7 @@ def load_bundle(
     chosen = choose_engine(engine, directory, artefacts, manifest, expected)
     valuation = load_valuation(directory, manifest, artefacts, features)
     del artefacts, expected  # the engine holds what it needs; let the bytes go now
-    _return_freed_memory()
+    return_freed_memory()
     _log_seal(manifest.version, seal)
     return Bundle(
         directory=directory,
@@ -115,20 +114,3 @@ def _is_encodings(value: Any) -> bool:
         and all(isinstance(k, str) and isinstance(v, int) for k, v in codes.items())
         for name, codes in value.items()
     )
-
-
-def _return_freed_memory() -> None:
-    """Give the allocator's free pages back to the system.
-
-    Building an ONNX Runtime session peaks at about three times what the session keeps;
-    glibc holds on to the freed part, so a worker's resident memory stayed ~70 MB above
-    what it uses (``uv run python -m benchmarks.memory``). Elsewhere than glibc, nothing.
-    """
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    try:
-        libc = ctypes.CDLL(name)
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        return

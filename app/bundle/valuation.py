@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from app.allocator import return_freed_memory
 from app.bundle.artefacts import BundleError, verified_bytes
 from app.features import FeatureBuilder
 from app.schemas.formulario import Formulario
@@ -129,5 +130,6 @@ def _explainer(directory: Path, manifest: Manifest, features: FeatureBuilder) ->
                         f"reference contributions do not reproduce: input {index}, "
                         f"{manifest.features[j]} gave {a:.2f} but training recorded {b:.2f}"
                     )
+    return_freed_memory()  # building the session freed several times what it keeps
     log.info("explanations ready for model %s", manifest.version)
     return explainer
