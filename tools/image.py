@@ -32,6 +32,10 @@ from tools.process import wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_PORT = 8000
+READY_PATH = "/ready"
+# The front end (target ui): Streamlit's port, and its route that answers once it serves.
+UI_PORT = 8501
+UI_READY_PATH = "/_stcore/health"
 BUILD_TIMEOUT_S = 1200
 READY_TIMEOUT_S = 120
 VENV = "/app/.venv"
@@ -152,21 +156,30 @@ class Container:
     """A container of ``image`` started with ``docker run -d [args]``, its port published
     on 127.0.0.1; a context manager that removes it on exit.
 
-    ``port`` is the port the server listens on inside (``PORT``, 8000 by default).
+    ``port`` is the port the server listens on inside (``PORT``, 8000 by default), and
+    ``ready_path`` the route that answers 200 once it serves (``UI_PORT`` and
+    ``UI_READY_PATH`` for the front end).
     """
 
     def __init__(
-        self, engine: Engine, image: str, *args: str, port: int = IMAGE_PORT, label: str = ""
+        self,
+        engine: Engine,
+        image: str,
+        *args: str,
+        port: int = IMAGE_PORT,
+        ready_path: str = READY_PATH,
+        label: str = "",
     ) -> None:
         self.engine = engine
         self.docker = engine.docker
         self.image = image
         self.args = args
         self.port = port
+        self.ready_path = ready_path
         self.label = label
         self.id = ""
         self.started = 0.0  # time.time() just before ``docker run``
-        self.ready_s = 0.0  # from ``docker run`` to the first 200 on /ready
+        self.ready_s = 0.0  # from ``docker run`` to the first 200 on ``ready_path``
         self.ready_inside_s = 0.0  # from the container's start to the first 200
 
     def start(self) -> "Container":
@@ -185,8 +198,8 @@ class Container:
         return f"http://127.0.0.1:{published.rsplit(':', 1)[1]}"
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> "Container":
-        """Wait for 200 on /ready (``RuntimeError`` with the logs if the container stops
-        first or time runs out); record how long it took."""
+        """Wait for 200 on ``ready_path`` (``RuntimeError`` with the logs if the container
+        stops first or time runs out); record how long it took."""
         url = self.url
         # ``docker wait`` returns when the container stops: wait_ready watches it.
         waiter = subprocess.Popen(
@@ -196,7 +209,7 @@ class Container:
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait_ready(f"{url}/ready", waiter, timeout=timeout)
+            wait_ready(url + self.ready_path, waiter, timeout=timeout)
         except RuntimeError as exc:
             raise RuntimeError(f"{self.image}: {exc}; logs:\n{self.logs()}") from None
         finally:
