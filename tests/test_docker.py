@@ -192,7 +192,9 @@ def test_ui_image_serves_the_front_end_as_a_numeric_non_root_user_on_a_read_only
     assert probe.returncode == 0, probe.stderr
     assert f"0.0.0.0:{UI_PORT}" in logs
     assert "Traceback" not in logs  # nothing failed to write at start
-    assert "external IP" not in logs  # it did not ask checkip.amazonaws.com
+    assert f"URL: http://localhost:{UI_PORT}" in logs  # the address it is given, so it
+    assert "External URL" not in logs  # did not ask checkip.amazonaws.com for another
+    assert "external IP" not in logs
 
 
 def test_lean_image_holds_neither_training_nor_fallback_packages(
