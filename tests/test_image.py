@@ -13,7 +13,7 @@ import pytest
 
 from app.cli import GRACEFUL_SHUTDOWN_S
 from tests.helpers import Stage, compose_services, parse_dockerfile
-from tools.image import build_context
+from tools.image import DASH, KINDS, Figures, Sizes, Start, build_context, layer_kind, render
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,3 +126,48 @@ def test_compose_starts_the_front_end_once_the_api_is_healthy(stages: dict[str, 
     assert re.search(r"(?m)^ +read_only: *true$", ui)
     assert re.search(r"(?m)^ +tmpfs:\n +- /tmp$", ui)  # the image's HOME
     assert restart["ui"] == restart["api"] == ["unless-stopped"]
+
+
+def test_every_file_layer_of_an_image_is_named_in_the_size_table(stages: dict[str, Stage]) -> None:
+    def created_by(arguments: str) -> str:  # as docker history shows a BuildKit COPY
+        return " ".join(["COPY", *(a for a in arguments.split() if not a.startswith("--"))])
+
+    kinds = {
+        target: [layer_kind(created_by(copy)) for copy in stages[target].args("COPY")]
+        for target in ("lean", "full", "ui")
+    }
+
+    assert kinds == {
+        "lean": ["environment", "model", "code"],
+        "full": ["environment", "model", "code"],
+        "ui": ["environment", "code", "front end"],
+    }
+    assert {kind for found in kinds.values() for kind in found} == set(KINDS)
+
+
+def test_figures_group_the_distributions_and_count_the_rest() -> None:
+    def found(**megabytes: float) -> dict[str, dict[str, int]]:
+        return {name.replace("_", "-"): {"bytes": int(mb * 1e6), "pyc": 0}
+                for name, mb in megabytes.items()}  # fmt: skip
+
+    figures = Figures(
+        builds={"lean": (5.0, 0.1), "ui": (13.0, 0.1)},
+        changed_s=0.9,
+        weights={"lean": Sizes(total=300_000_000, base=100_000_000, layers=[])},
+        packages={
+            "lean": found(numpy=70, click=1),
+            "ui": found(numpy=70, click=1, pyarrow=160, pydantic=5, pydantic_core=5, toml=1),
+        },
+        starts=[Start("lean, embedded", [0.9, 1.0, 0.8], [0.6, 0.7, 0.5], 88.0)],
+    )
+
+    tables = render(figures)
+
+    assert "| **200.0 MB** |" in tables  # lean, above the base
+    assert f"| pyarrow | {DASH} | 160.0 MB |" in tables
+    assert f"| pydantic, pydantic-core | {DASH} | 10.0 MB |" in tables  # one row per group
+    assert "| 2 others (click, toml, ...) | 1.0 MB | 2.0 MB |  |" in tables
+    assert (
+        f"| lean, embedded | 0.90 s (0.80{DASH}1.00) | 0.60 s (0.50{DASH}0.70) | 88 MiB |" in tables
+    )
+    assert tables.index("pyarrow") < tables.index("numpy") < tables.index("pydantic")
