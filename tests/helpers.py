@@ -3,6 +3,7 @@ scikit-learn oracle, and small HTTP utilities. Tests import these from here, nev
 one another or from ``conftest.py``."""
 
 import json
+import re
 import urllib.request
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -114,9 +115,10 @@ def post_json(url: str, body: dict[str, Any]) -> Any:
 
 @dataclass
 class Stage:
-    """One FROM ... AS name section of the Dockerfile."""
+    """One FROM base AS name section of the Dockerfile."""
 
     name: str
+    base: str
     instructions: list[tuple[str, str]] = field(default_factory=list)
 
     def args(self, keyword: str) -> list[str]:
@@ -142,11 +144,22 @@ def parse_dockerfile(text: str) -> list[Stage]:
         keyword, _, rest = line.partition(" ")
         keyword = keyword.upper()
         if keyword == "FROM":
-            parts = rest.split()
-            stages.append(Stage(parts[-1] if "AS" in (p.upper() for p in parts) else parts[0]))
+            parts = [p for p in rest.split() if not p.startswith("--")]  # --platform=...
+            named = "AS" in (p.upper() for p in parts)
+            stages.append(Stage(parts[-1] if named else parts[0], base=parts[0]))
         elif stages:
             stages[-1].instructions.append((keyword, rest.strip()))
     return stages
+
+
+def compose_services(text: str) -> dict[str, str]:
+    """The services of a compose file: name → the lines of its block (no YAML parser among
+    the dependencies; the file keeps services two spaces in, under ``services:``)."""
+    services = text.split("\nservices:\n", 1)[1]
+    services = re.split(r"(?m)^[^\s#]", services, maxsplit=1)[0]  # up to the next top-level key
+    names = list(re.finditer(r"(?m)^  ([\w-]+):$", services))
+    ends = [m.start() for m in names[1:]] + [len(services)]
+    return {m.group(1): services[m.end() : end] for m, end in zip(names, ends, strict=True)}
 
 
 def require(module: str, install: str) -> Any:

@@ -4,7 +4,8 @@
 Marker ``docker``, outside the default run: ``uv run pytest -m docker`` (``.ci/run`` runs
 it apart). As root it installs Debian's docker.io if needed, starts a private dockerd in
 a temporary folder (``tools.dockerd``), puts the stand-in bases into it (cached between
-runs, ``tools.standins``), builds both targets, and at the end removes what it created,
+runs, ``tools.standins``), builds the three targets (lean, full, and ui, the front end), and
+at the end removes what it created,
 stops the engine and checks the host network is as it was. Where no engine can start,
 every test fails with the reason: nothing is skipped. Containers publish on 127.0.0.1
 only; every wait is bounded.
@@ -30,6 +31,8 @@ from tools import standins
 from tools.dockerd import DOCKER, Engine, EngineError
 from tools.image import (
     ROOT,
+    UI_PORT,
+    UI_READY_PATH,
     Container,
     build,
     build_context,
@@ -49,6 +52,8 @@ ABOVE_BASE_GOAL = 250e6
 TRAINING_ONLY = {"onnx", "tqdm"}
 FALLBACK = {"scikit-learn", "scipy", "joblib"}
 HARDENED = ("--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges")
+# The front end's image sets HOME=/tmp: a read-only root needs a tmpfs there.
+UI_HARDENED = (*HARDENED, "--tmpfs=/tmp")
 HEALTHY_WITHIN_S = 60
 Report = Callable[[str], None]
 
@@ -95,8 +100,8 @@ def bases(engine: Engine, report: Report) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def images(engine: Engine, bases: dict[str, str], report: Report) -> Iterator[dict[str, str]]:
-    """Both targets built from the real Dockerfile: target → tag."""
-    tags = {target: f"tasador-test:{target}" for target in ("lean", "full")}
+    """The targets built from the real Dockerfile: target → tag."""
+    tags = {target: f"tasador-test:{target}" for target in ("lean", "full", "ui")}
     for target, tag in tags.items():
         seconds = build(engine, tag, target=target, bases=bases)
         report(f"{target} built in {seconds:.1f} s")
@@ -157,6 +162,39 @@ def test_lean_image_runs_as_a_numeric_non_root_user_on_a_read_only_root(lean: Co
     assert lean.inspect("{{.HostConfig.ReadonlyRootfs}}") == "true"
     assert "Read-only file system" in written.stderr
     assert "Traceback" not in lean.logs()  # nothing failed to write at start
+
+
+def test_ui_image_serves_the_front_end_as_a_numeric_non_root_user_on_a_read_only_root(
+    engine: Engine, images: dict[str, str], report: Report
+) -> None:
+    with Container(
+        engine, images["ui"], *UI_HARDENED, port=UI_PORT, ready_path=UI_READY_PATH, label=LABEL
+    ) as ui:
+        ui.wait_ready()
+        report(f"ui: docker run → {UI_READY_PATH} in {ui.ready_s:.2f} s")
+        page = httpx2.get(f"{ui.url}/")
+        health = httpx2.get(ui.url + UI_READY_PATH)
+        leaflet = httpx2.get(f"{ui.url}/app/static/leaflet/leaflet.js")  # vendored: no CDN
+        user = (ui.inspect("{{.Config.User}}"), ui.exec("id", "-u").stdout.strip())
+        read_only = ui.inspect("{{.HostConfig.ReadonlyRootfs}}")
+        written = ui.exec("python", "-c", "open('/app/x', 'w')")
+        healthcheck = json.loads(ui.inspect("{{json .Config.Healthcheck.Test}}"))
+        probe = ui.exec(*healthcheck[1:])  # after "CMD"
+        logs = ui.logs()
+
+    assert page.status_code == 200
+    assert "<title>Streamlit</title>" in page.text
+    assert (health.status_code, health.text) == (200, "ok")
+    assert leaflet.status_code == 200
+    assert user == ("10001:10001", "10001")
+    assert read_only == "true"
+    assert "Read-only file system" in written.stderr
+    assert probe.returncode == 0, probe.stderr
+    assert f"0.0.0.0:{UI_PORT}" in logs
+    assert "Traceback" not in logs  # nothing failed to write at start
+    assert f"URL: http://localhost:{UI_PORT}" in logs  # the address it is given, so it
+    assert "External URL" not in logs  # did not ask checkip.amazonaws.com for another
+    assert "external IP" not in logs
 
 
 def test_lean_image_holds_neither_training_nor_fallback_packages(
@@ -324,24 +362,44 @@ def test_a_code_change_rebuilds_only_the_code_layer(
 
 
 @pytest.mark.usefixtures("images")  # built already: compose's build reuses their layers
-def test_compose_builds_and_serves_the_api(engine: Engine, bases: dict[str, str]) -> None:
+def test_compose_builds_and_serves_the_api_and_the_front_end(
+    engine: Engine, bases: dict[str, str], report: Report
+) -> None:
     try:
         engine.install_compose()
     except EngineError as exc:
         pytest.fail(f"cannot install the docker compose plugin: {exc}", pytrace=False)
-    port = free_port()
-    variables = {**bases, "API_PORT": str(port)}
+    api_port, ui_port = free_port(), free_port()
+    variables = {**bases, "API_PORT": str(api_port), "UI_PORT": str(ui_port)}
     project = ["compose", f"--project-name=tasador-test-{os.getpid()}"]
     project += [f"--file={ROOT / 'compose.yaml'}"]
+    # What the front end's own client gets from the API it is given (TASADOR_API_URL).
+    ask_api = "import json; from ui.api import Tasador; print(json.dumps(Tasador().modelo()))"
     try:
         engine.docker(*project, "build", env=variables, timeout=600)
-        engine.docker(*project, "up", "--detach", "--wait", env=variables, timeout=120)
-        answer = post_json(f"http://127.0.0.1:{port}/predecir", FORMULARIO_EJEMPLO)
+        started = time.perf_counter()
+        engine.docker(*project, "up", "--detach", "--wait", env=variables, timeout=180)
+        report(f"docker compose up --wait (api, then ui): {time.perf_counter() - started:.1f} s")
+        answer = post_json(f"http://127.0.0.1:{api_port}/predecir", FORMULARIO_EJEMPLO)
+        modelo = httpx2.get(f"http://127.0.0.1:{api_port}/modelo").json()
+        page = httpx2.get(f"http://127.0.0.1:{ui_port}/")
+        health = httpx2.get(f"http://127.0.0.1:{ui_port}{UI_READY_PATH}")
+        from_ui = engine.docker(
+            *project, "exec", "-T", "ui", "python", "-c", ask_api, env=variables
+        )
         listed = engine.docker(*project, "ps", "--format=json", env=variables).stdout
-        (service,) = [json.loads(line) for line in listed.splitlines()]
+        services = {s["Service"]: s for s in map(json.loads, listed.splitlines())}
     finally:
         engine.docker(*project, "down", "--rmi=local", "--timeout=35", env=variables, timeout=120)
 
     assert answer["modelo"] == in_process(ROOT / "models", FORMULARIO_EJEMPLO)["modelo"]
-    assert service["Health"] == "healthy"
-    assert service["Publishers"][0]["URL"] == "127.0.0.1"
+    assert set(services) == {"api", "ui"}
+    assert {name: s["Health"] for name, s in services.items()} == {
+        "api": "healthy",
+        "ui": "healthy",
+    }
+    assert {p["URL"] for s in services.values() for p in s["Publishers"]} == {"127.0.0.1"}
+    assert page.status_code == 200
+    assert "<title>Streamlit</title>" in page.text
+    assert (health.status_code, health.text) == (200, "ok")
+    assert json.loads(from_ui.stdout) == modelo  # the ui reaches the api by its service name

@@ -3,7 +3,8 @@
 Used by ``tests/test_docker.py`` and to measure the figures in the README's Docker
 section, on a private engine with the stand-in bases:
 
-    sudo uv run python -m tools.image   # ~1.5 min; prints Markdown tables
+    sudo uv run python -m tools.image            # prints the tables (Markdown)
+    sudo uv run python -m tools.image --readme   # and puts them in README.md
 
 Every container publishes its port on 127.0.0.1 only, on a port the engine picks.
 """
@@ -17,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +34,10 @@ from tools.process import wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_PORT = 8000
+READY_PATH = "/ready"
+# The front end (target ui): Streamlit's port, and its route that answers once it serves.
+UI_PORT = 8501
+UI_READY_PATH = "/_stcore/health"
 BUILD_TIMEOUT_S = 1200
 READY_TIMEOUT_S = 120
 VENV = "/app/.venv"
@@ -152,21 +158,30 @@ class Container:
     """A container of ``image`` started with ``docker run -d [args]``, its port published
     on 127.0.0.1; a context manager that removes it on exit.
 
-    ``port`` is the port the server listens on inside (``PORT``, 8000 by default).
+    ``port`` is the port the server listens on inside (``PORT``, 8000 by default), and
+    ``ready_path`` the route that answers 200 once it serves (``UI_PORT`` and
+    ``UI_READY_PATH`` for the front end).
     """
 
     def __init__(
-        self, engine: Engine, image: str, *args: str, port: int = IMAGE_PORT, label: str = ""
+        self,
+        engine: Engine,
+        image: str,
+        *args: str,
+        port: int = IMAGE_PORT,
+        ready_path: str = READY_PATH,
+        label: str = "",
     ) -> None:
         self.engine = engine
         self.docker = engine.docker
         self.image = image
         self.args = args
         self.port = port
+        self.ready_path = ready_path
         self.label = label
         self.id = ""
         self.started = 0.0  # time.time() just before ``docker run``
-        self.ready_s = 0.0  # from ``docker run`` to the first 200 on /ready
+        self.ready_s = 0.0  # from ``docker run`` to the first 200 on ``ready_path``
         self.ready_inside_s = 0.0  # from the container's start to the first 200
 
     def start(self) -> "Container":
@@ -185,8 +200,8 @@ class Container:
         return f"http://127.0.0.1:{published.rsplit(':', 1)[1]}"
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> "Container":
-        """Wait for 200 on /ready (``RuntimeError`` with the logs if the container stops
-        first or time runs out); record how long it took."""
+        """Wait for 200 on ``ready_path`` (``RuntimeError`` with the logs if the container
+        stops first or time runs out); record how long it took."""
         url = self.url
         # ``docker wait`` returns when the container stops: wait_ready watches it.
         waiter = subprocess.Popen(
@@ -196,7 +211,7 @@ class Container:
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait_ready(f"{url}/ready", waiter, timeout=timeout)
+            wait_ready(url + self.ready_path, waiter, timeout=timeout)
         except RuntimeError as exc:
             raise RuntimeError(f"{self.image}: {exc}; logs:\n{self.logs()}") from None
         finally:
@@ -265,26 +280,73 @@ class Container:
 # python -m tools.image: the README's figures.
 
 MB = 1e6
+DASH = "\N{EN DASH}"
+TARGETS = ("lean", "full", "ui")
+README = ROOT / "README.md"
+README_MARKS = ("<!-- image:start -->", "<!-- image:end -->")
+# The layers above the base, by what they hold (the columns of the size table).
+KINDS = ("environment", "model", "code", "front end")
+# The distributions (space-separated) that do one thing at run time, and what; the rest
+# are counted as "others", and a name missing from every image is left out.
+GROUPS = {
+    "scipy": "nothing of its own: scikit-learn imports it",
+    "pyarrow": "Streamlit sends tables and chart data to the browser as Arrow",
+    "onnxruntime": "the serving engine: runs `forest.onnx`",
+    "numpy": "feature rows, predictions, the start-up check",
+    "pandas python-dateutil tzdata six": "the front end's CSV batches (and Streamlit's tables)",
+    "scikit-learn": "the fallback engine: unpickles and runs `model.pkl`",
+    "streamlit": "the front end: its server and its browser app",
+    "pydeck pillow watchdog": "Streamlit's, unused by this app (deck.gl maps, images, reloads)",
+    "uvloop": "uvicorn's event loop",
+    "cryptography cffi pycparser": "bundle signatures (Ed25519)",
+    "altair jsonschema jsonschema-specifications referencing rpds-py attrs": (
+        "the front end's charts (Vega-Lite specs, checked against their schema)"
+    ),
+    "narwhals": "one API over dataframe libraries, for scikit-learn and altair",
+    "pydantic pydantic-core pydantic-settings": "request validation; the settings",
+    "fastapi starlette uvicorn httptools h11 anyio websockets python-multipart": (
+        "the frameworks and the HTTP server (Streamlit's too)"
+    ),
+    "folium branca xyzservices jinja2 streamlit-folium": "the map to click on",
+    "joblib threadpoolctl cloudpickle": "scikit-learn's (joblib reads `model.pkl`)",
+    "fastapi-offline": "the assets of `/docs` and `/redoc`, served offline",
+    "protobuf flatbuffers": "ONNX Runtime's (and Streamlit's messages)",
+}
 
 
-def _mb(size: float) -> str:
-    return f"{size / MB:,.1f}"
+@dataclass(frozen=True)
+class Start:
+    """Start-ups of one image: seconds from ``docker run`` and from the container's start
+    to ready, and the most memory ``docker stats`` saw once ready."""
+
+    name: str
+    outside: list[float]
+    inside: list[float]
+    memory_mib: float
 
 
-def figures(engine: Engine, runs: int) -> str:
-    """Build both targets (cold, then warm, then after a code change), weigh them, time
-    their start; Markdown."""
+@dataclass(frozen=True)
+class Figures:
+    """What ``python -m tools.image`` measures."""
+
+    builds: dict[str, tuple[float, float]]  # target → (first build, with nothing changed) s
+    changed_s: float  # lean, rebuilt after a change in app/
+    weights: dict[str, Sizes]
+    packages: dict[str, dict[str, dict[str, int]]]
+    starts: list[Start]
+
+
+def measure(engine: Engine, runs: int) -> Figures:
+    """Build every target (first, then again), weigh them, time their start."""
     from tools import standins
 
     bases = standins.ensure(engine.env)
-    lines = []
-    built: dict[str, str] = {}
-    for target in ("lean", "full"):
+    builds, built = {}, {}
+    for target in TARGETS:
         tag = f"tasador-figures:{target}"
         cold = build(engine, tag, target=target, bases=bases)
         warm = build(engine, tag, target=target, bases=bases)
-        built[target] = tag
-        lines.append(f"- build {target}: {cold:.1f} s cold (empty engine), {warm:.1f} s warm")
+        builds[target], built[target] = (cold, warm), tag
     with tempfile.TemporaryDirectory() as folder:
         context = build_context(Path(folder))
         with (context / "app" / "__init__.py").open("a") as changed:
@@ -292,64 +354,133 @@ def figures(engine: Engine, runs: int) -> str:
         after = build(
             engine, "tasador-figures:changed", target="lean", bases=bases, context=context
         )
-    lines.append(f"- build lean after a change in app/: {after:.1f} s")
-    lines += ["", "| image | total MB | base MB | above the base MB | layers above the base |"]
-    lines.append("|---|---:|---:|---:|---|")
-    packages = {}
-    for target, tag in built.items():
-        weight = sizes(engine, tag, bases["PYTHON_IMAGE"])
-        layers = ", ".join(
-            f"{_describe(created)} {_mb(size)}" for size, created in weight.layers if size
-        )
-        lines.append(
-            f"| {target} | {_mb(weight.total)} | {_mb(weight.base)} | "
-            f"{_mb(weight.above_base)} | {layers} |"
-        )
-        packages[target] = site_packages(engine, tag)
-    lines += ["", "| distribution | lean MB | full MB | of which bytecode (full) |"]
-    lines.append("|---|---:|---:|---:|")
-    names = sorted(packages["full"], key=lambda name: -packages["full"][name]["bytes"])
-    for name in names:
-        lean = packages["lean"].get(name)
-        full = packages["full"][name]
-        lean_mb = _mb(lean["bytes"]) if lean else "-"
-        lines.append(f"| {name} | {lean_mb} | {_mb(full['bytes'])} | {_mb(full['pyc'])} |")
-    lines += ["", "| image, bundle | `docker run` → /ready s | container start → /ready s |"]
-    lines[-1] += " memory after start MiB |"
-    lines.append("|---|---|---|---:|")
+    weights = {target: sizes(engine, tag, bases["PYTHON_IMAGE"]) for target, tag in built.items()}
+    packages = {target: site_packages(engine, tag) for target, tag in built.items()}
+    starts = []
     with tempfile.TemporaryDirectory() as folder:
         fallback = sklearn_only_bundle(ROOT / "models", Path(folder) / "models")
-        cases = [
-            ("lean, embedded", built["lean"], []),
-            ("full, embedded", built["full"], []),
-            ("full, without forest.onnx (scikit-learn serves)", built["full"], [volume(fallback)]),
+        front_end = {"port": UI_PORT, "ready_path": UI_READY_PATH}
+        cases: list[tuple[str, str, list[str], dict[str, Any]]] = [
+            ("lean, embedded", "lean", [], {}),
+            ("full, embedded", "full", [], {}),
+            ("full, without `forest.onnx` (scikit-learn serves)", "full", [volume(fallback)], {}),
+            (f"ui (to `{UI_READY_PATH}`)", "ui", ["--tmpfs=/tmp"], front_end),
         ]
-        for name, tag, extra in cases:
+        for name, target, extra, where in cases:
             outside, inside, memory = [], [], 0.0
             for _ in range(runs):
-                with Container(engine, tag, "--read-only", *extra) as container:
+                with Container(engine, built[target], "--read-only", *extra, **where) as container:
                     container.wait_ready()
                     outside.append(container.ready_s)
                     inside.append(container.ready_inside_s)
                     memory = max(memory, container.memory_mib())
-            lines.append(f"| {name} | {_spread(outside)} | {_spread(inside)} | {memory:.0f} |")
-    lines.append(f"\n(median, and range, of {runs} starts each)")
+            starts.append(Start(name, outside, inside, memory))
     for tag in (*built.values(), "tasador-figures:changed"):
         engine.docker("rmi", tag)
+    return Figures(builds, after, weights, packages, starts)
+
+
+def render(figures: Figures) -> str:
+    """The figures as the README's Docker section shows them: Markdown."""
+    lines = ["| image | total | base | above the base | " + " | ".join(KINDS) + " |"]
+    lines.append("|---|---:|---:|---:|" + "---:|" * len(KINDS))
+    for target, weight in figures.weights.items():
+        by_kind = dict.fromkeys(KINDS, 0)
+        for size, created in weight.layers:
+            if (kind := layer_kind(created)) in by_kind:
+                by_kind[kind] += size
+        above = (
+            f"**{_mb(weight.above_base)} MB**"
+            if target == "lean"
+            else _mb_or_dash(weight.above_base)
+        )
+        name = f"{target} (default)" if target == "lean" else target
+        lines.append(
+            f"| {name} | {_mb(weight.total)} MB | {_mb(weight.base)} MB | {above} | "
+            + " | ".join(_mb_or_dash(by_kind[kind]) for kind in KINDS)
+            + " |"
+        )
+    lines += ["", _packages_table(figures.packages), ""]
+    runs = len(figures.starts[0].outside)
+    lines.append("| image, bundle | `docker run` → ready | container start → ready | memory |")
+    lines.append("|---|---|---|---:|")
+    for start in figures.starts:
+        lines.append(
+            f"| {start.name} | {_spread(start.outside)} | {_spread(start.inside)} | "
+            f"{start.memory_mib:.0f} MiB |"
+        )
+    cold = ", ".join(f"{t} {s[0]:.1f} s" for t, s in figures.builds.items())
+    warm = max(s[1] for s in figures.builds.values())
+    note = (
+        f"Median and range of {runs} starts each, `--read-only` (the ui with `--tmpfs /tmp`), "
+        f"on a {os.cpu_count()}-core machine; memory from `docker stats` once ready. Builds in "
+        "a new engine, one target after the other (dependencies downloaded from PyPI): "
+        f"{cold}; with nothing changed ≤ {warm:.1f} s; lean after a change in `app/` "
+        f"{figures.changed_s:.1f} s."
+    )
+    lines += ["", textwrap.fill(note, width=88, break_on_hyphens=False)]
     return "\n".join(lines)
 
 
+def _packages_table(packages: dict[str, dict[str, dict[str, int]]]) -> str:
+    """Megabytes per group of distributions, per image, largest first; then the others."""
+    targets = list(packages)
+    present = {name for found in packages.values() for name in found}
+    rows = []  # (label, names, what they do)
+    for group, role in GROUPS.items():
+        if names := [name for name in group.split() if name in present]:
+            rows.append((", ".join(names), names, role))
+    rows.sort(key=lambda row: -_largest(packages, row[1]))
+    grouped = {name for group in GROUPS for name in group.split()}
+    others = sorted(present - grouped, key=lambda name: (-_largest(packages, [name]), name))
+    if others:
+        rows.append((f"{len(others)} others ({', '.join(others[:3])}, ...)", others, ""))
+    lines = [
+        "| distributions in the environment | " + " | ".join(targets) + " | what they do |",
+        "|---|" + "---:|" * len(targets) + "---|",
+    ]
+    for label, names, role in rows:
+        cells = " | ".join(_mb_or_dash(_bytes(packages[t], names)) for t in targets)
+        lines.append(f"| {label} | {cells} | {role} |")
+    totals = " | ".join(
+        f"**{_mb(_bytes(found, list(found)))} MB** ({_mb(sum(d['pyc'] for d in found.values()))})"
+        for found in packages.values()
+    )
+    lines.append(f"| **all** (of which compiled bytecode) | {totals} | |")
+    return "\n".join(lines)
+
+
+def _largest(packages: dict[str, dict[str, dict[str, int]]], names: Sequence[str]) -> int:
+    return max(_bytes(found, names) for found in packages.values())
+
+
+def _bytes(found: dict[str, dict[str, int]], names: Sequence[str]) -> int:
+    return sum(found[name]["bytes"] for name in names if name in found)
+
+
+def _mb(size: float) -> str:
+    return f"{size / MB:,.1f}"
+
+
+def _mb_or_dash(size: float) -> str:
+    return f"{_mb(size)} MB" if size else DASH
+
+
 def _spread(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+    return f"{statistics.median(values):.2f} s ({min(values):.2f}{DASH}{max(values):.2f})"
 
 
-def _describe(created_by: str) -> str:
+def layer_kind(created_by: str) -> str:
+    """What the layer made by the instruction ``created_by`` holds: one of ``KINDS``, else
+    "user" (the user and working folder)."""
     if "/app/.venv" in created_by:
         return "environment"
     if "models" in created_by:
         return "model"
     if "/project/" in created_by:
         return "code"
+    if "./ui" in created_by:
+        return "front end"
     return "user"
 
 
@@ -357,13 +488,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Measure on a private engine (started in a temporary folder, then removed)."""
     parser = argparse.ArgumentParser(prog="python -m tools.image", description=__doc__)
     parser.add_argument("--runs", type=int, default=5, help="start-ups timed per image")
+    parser.add_argument(
+        "--readme", action="store_true", help="also put the tables in README.md's Docker section"
+    )
     args = parser.parse_args(argv)
     try:
         with Engine(Path(tempfile.mkdtemp(prefix="tasador-engine-")), purge=True) as engine:
-            print(figures(engine, args.runs))
+            tables = render(measure(engine, args.runs))
     except EngineError as exc:
         print(f"tools.image: {exc}", file=sys.stderr)
         return 1
+    print(tables)
+    if args.readme:
+        from benchmarks.run import update_readme
+
+        update_readme(tables, README, README_MARKS)
     return 0
 
 
