@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from app.bundle.loader import Bundle
@@ -95,28 +95,7 @@ def answer_json(
     """The operation's answer to a validated body, serialised once by pydantic."""
     result = operation.call(context, body, params)
     _measure(operation, context.instruments, body, result)
-    return serialise(result)
-
-
-# A detailed batch's answer is serialised a block of homes at a time: in one call, the
-# 9 MiB answer of 10,000 explained homes held the GIL, and so the event loop's /health,
-# 120-140 ms (uv run python -m benchmarks.reliability); between blocks the loop gets it.
-SERIALISED_ROWS = 500
-_APPRAISALS = TypeAdapter(list[Prediccion])
-_OPENING = b'{"resultados":[]'
-
-
-def serialise(result: BaseModel) -> bytes:
-    """``result.model_dump_json()``, as bytes, and by blocks for a large detailed batch."""
-    if isinstance(result, PrediccionLoteDetalle) and len(result.resultados) > SERIALISED_ROWS:
-        rows = result.resultados
-        rest = result.model_copy(update={"resultados": []})
-        tail = rest.__pydantic_serializer__.to_json(rest).removeprefix(_OPENING)
-        blocks = (
-            _APPRAISALS.dump_json(rows[start : start + SERIALISED_ROWS])[1:-1]
-            for start in range(0, len(rows), SERIALISED_ROWS)
-        )
-        return b'{"resultados":[' + b",".join(blocks) + b"]" + tail
+    # model_dump_json() without its str round trip: the same bytes.
     return result.__pydantic_serializer__.to_json(result)
 
 

@@ -3,22 +3,16 @@
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx2
 import numpy as np
 import numpy.typing as npt
-import pytest
-from fastapi.testclient import TestClient
 
-from app.api.operations import SERIALISED_ROWS, serialise
 from app.bundle.loader import load_bundle
 from app.config import Settings
 from app.engines import Engine
 from app.main import create_app
-from app.schemas.prediccion import Lote, PrediccionLoteDetalle
-from app.service.valuation import Options, appraise_batch
 from tests.helpers import sample_homes
 
 
@@ -70,21 +64,3 @@ def test_health_is_answered_while_a_large_batch_is_computed(tiny_bundle: Path) -
 
     assert order == ["health", "lote"]
     assert engine.waited_for_health
-
-
-@pytest.mark.parametrize("explicar", [False, True])
-def test_a_large_detailed_batch_is_serialised_by_blocks_into_the_same_json(
-    client: TestClient, formulario: dict[str, Any], explicar: bool
-) -> None:
-    homes = [{**formulario, "antiguedad": age % 100} for age in range(SERIALISED_ROWS * 2 + 7)]
-    bundle = client.app.state.bundle  # type: ignore[attr-defined]
-    lote = Lote.model_validate({"formularios": homes})
-    result = appraise_batch(bundle, lote, len(homes), True, Options(explain=explicar))
-    assert isinstance(result, PrediccionLoteDetalle)
-
-    assert serialise(result) == result.model_dump_json().encode()
-    query = f"detalle=true&explicar={str(explicar).lower()}"
-    answer = client.post(f"/predecir/lote?{query}", json={"formularios": homes})
-    assert [r["precio"] for r in answer.json()["resultados"]] == [
-        r.precio for r in result.resultados
-    ]
