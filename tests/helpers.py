@@ -4,6 +4,9 @@ one another or from ``conftest.py``."""
 
 import json
 import re
+import threading
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -20,6 +23,7 @@ from app.bundle import MANIFEST_FILE, SIGNATURE_FILE
 from app.bundle.signing import load_signer, new_key_pair
 from app.config import Settings
 from app.main import create_app
+from app.schemas.formulario import FORMULARIO_EJEMPLO
 from app.training.pipeline import TrainingConfig, train
 from app.training.synthetic import generate
 
@@ -111,6 +115,50 @@ def post_json(url: str, body: dict[str, Any]) -> Any:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def answers_across_a_swap(
+    url: str, swap: Callable[[], str], within_s: float = 60
+) -> list[tuple[int, str]]:
+    """What four clients posting predictions to ``url`` got, in order, while ``swap()``
+    changed the model (it returns the version to expect after it): from 50 answers before
+    until 100 after the new version first answered. Bounded: ``within_s`` seconds after
+    the first answer, and 20,000 requests."""
+    answers: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        deadline = time.monotonic() + within_s + 30
+        while not stop.is_set() and time.monotonic() < deadline and len(answers) < 20_000:
+            answers.append(model_answering(url))
+
+    clients = [threading.Thread(target=load) for _ in range(4)]
+    for thread in clients:
+        thread.start()
+    try:
+        deadline = time.monotonic() + within_s
+        while len(answers) < 50 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        new = swap()
+        while time.monotonic() < deadline and not any(v == new for _, v in answers[-20:]):
+            time.sleep(0.05)
+        seen = len(answers)
+        while len(answers) < seen + 100 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join(timeout=30)
+    return answers
+
+
+def model_answering(url: str) -> tuple[int, str]:
+    """The model version that answers one prediction (200, version), or a failure a test
+    counts (0, why): what a client sees while the model is swapped under it."""
+    try:
+        return 200, post_json(url, FORMULARIO_EJEMPLO)["modelo"]
+    except (urllib.error.URLError, OSError) as exc:
+        return 0, repr(exc)
 
 
 @dataclass

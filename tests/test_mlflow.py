@@ -7,17 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
-import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.schemas.formulario import FORMULARIO_EJEMPLO
-from tests.helpers import post_json, require, train_quietly
+from tests.helpers import answers_across_a_swap, post_json, require, train_quietly
 from tools.process import TASADOR_SERVE, ServerProcess
 
 pytestmark = [
@@ -149,30 +145,27 @@ def test_a_bundle_tampered_with_in_mlflow_is_refused(
         mlflow.log_artifacts(str(tampered), "bundle")
 
     uri = f"runs:/{run.info.run_id}/bundle"
-    done = subprocess.run(
-        [*TASADOR_SERVE, "--model-uri", uri, "--model-cache", "cache"],
-        cwd=tmp_path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _serve_refused(tmp_path, "--model-uri", uri, "--model-cache", "cache")
 
     assert done.returncode == 2
     assert "does not match its SHA-256 in the manifest" in done.stderr.splitlines()[-1]
 
 
-def test_an_unknown_model_is_one_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [*TASADOR_SERVE, "--model-uri", "models:/tasador@nadie"],
-        cwd=tmp_path,
+def _serve_refused(cwd: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    """``tasador serve`` with ``flags``, which must stop before serving."""
+    return subprocess.run(
+        [*TASADOR_SERVE, *flags],
+        cwd=cwd,
         env=_env(),
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_an_unknown_model_is_one_line(tmp_path: Path) -> None:
+    done = _serve_refused(tmp_path, "--model-uri", "models:/tasador@nadie")
 
     assert done.returncode == 2
     assert (
@@ -207,13 +200,6 @@ def mlflow_server(tmp_path: Path) -> Iterator[ServerProcess]:
         yield server
 
 
-def _post(url: str) -> tuple[int, str]:
-    try:
-        return 200, post_json(url, FORMULARIO_EJEMPLO)["modelo"]
-    except (urllib.error.URLError, OSError) as exc:
-        return 0, repr(exc)
-
-
 def test_moving_the_champion_alias_and_sighup_swap_the_model_without_dropping_a_request(
     tmp_path: Path, mlflow_server: ServerProcess
 ) -> None:
@@ -222,42 +208,23 @@ def test_moving_the_champion_alias_and_sighup_swap_the_model_without_dropping_a_
     tracking = mlflow_server.url
     _train(tmp_path, "v1", "--registrar", "tasador", "--alias", "champion", tracking_uri=tracking)
     _train(tmp_path, "v2", "--seed", "99", "--registrar", "tasador", tracking_uri=tracking)
-    first, second = _manifest(tmp_path / "v1")["version"], _manifest(tmp_path / "v2")["version"]
+    first: str = _manifest(tmp_path / "v1")["version"]
+    second: str = _manifest(tmp_path / "v2")["version"]
     assert first != second
-    answers: list[tuple[int, str]] = []
-    stop = threading.Event()
-
     with ServerProcess(
         [*TASADOR_SERVE, "--model-uri", "models:/tasador@champion"],
         env=_env(tracking, TASADOR_MODEL_CACHE=str(tmp_path / "cache")),
     ) as server:
         before = _get(f"{server.url}/modelo")
 
-        def load() -> None:  # bounded: stops when told, or after 90 s / 20,000 requests
-            deadline = time.monotonic() + 90
-            while not stop.is_set() and time.monotonic() < deadline and len(answers) < 20_000:
-                answers.append(_post(f"{server.url}/predecir"))
-
-        clients = [threading.Thread(target=load) for _ in range(4)]
-        for thread in clients:
-            thread.start()
-        try:
-            while len(answers) < 50:
-                time.sleep(0.01)
+        def swap() -> str:
             MlflowClient(tracking_uri=tracking).set_registered_model_alias(
                 "tasador", "champion", "2"
             )
             server.send_signal(signal.SIGHUP)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not any(v == second for _, v in answers[-20:]):
-                time.sleep(0.05)
-            seen = len(answers)
-            while len(answers) < seen + 100 and time.monotonic() < deadline:
-                time.sleep(0.01)
-        finally:
-            stop.set()
-            for thread in clients:
-                thread.join(timeout=30)
+            return second
+
+        answers = answers_across_a_swap(f"{server.url}/predecir", swap, within_s=90)
         after = _get(f"{server.url}/modelo")
         server.stop()
         output = server.output()

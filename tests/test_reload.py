@@ -4,9 +4,6 @@ import gc
 import json
 import shutil
 import signal
-import threading
-import time
-import urllib.error
 import weakref
 from dataclasses import replace
 from pathlib import Path
@@ -17,8 +14,7 @@ from fastapi import FastAPI
 
 from app.bundle.loader import BundleError
 from app.reload import reload_bundle
-from app.schemas.formulario import FORMULARIO_EJEMPLO
-from tests.helpers import TINY, make_client, make_key, post_json, sign, train_quietly
+from tests.helpers import TINY, answers_across_a_swap, make_client, make_key, sign, train_quietly
 from tools.process import ServerProcess
 
 
@@ -87,44 +83,20 @@ def test_with_trusted_keys_an_unsigned_bundle_is_refused_and_the_old_one_keeps_s
     assert answer.json()["modelo"] == old != _version(bundle_copy)
 
 
-def _post(url: str) -> tuple[int, str]:
-    """One prediction's model version, or a failure the test counts."""
-    try:
-        return 200, post_json(url, FORMULARIO_EJEMPLO)["modelo"]
-    except (urllib.error.URLError, OSError) as exc:
-        return 0, repr(exc)
-
-
 def test_sighup_swaps_the_model_under_load_without_dropping_a_request(
     tiny_bundle: Path, tmp_path: Path
 ) -> None:
     model_dir = Path(shutil.copytree(tiny_bundle, tmp_path / "models"))
     old = _version(model_dir)
-    answers: list[tuple[int, str]] = []
-    stop = threading.Event()
-
     with ServerProcess(env={"TASADOR_MODEL_DIR": str(model_dir)}) as server:
 
-        def load() -> None:  # bounded: stops when told, or after 60 s / 20,000 requests
-            deadline = time.monotonic() + 60
-            while not stop.is_set() and time.monotonic() < deadline and len(answers) < 20_000:
-                answers.append(_post(f"{server.url}/predecir"))
+        def swap() -> str:
+            train_quietly(model_dir, replace(TINY, seed=321))
+            server.send_signal(signal.SIGHUP)
+            return _version(model_dir)
 
-        clients = [threading.Thread(target=load) for _ in range(4)]
-        for thread in clients:
-            thread.start()
-        train_quietly(model_dir, replace(TINY, seed=321))
+        answers = answers_across_a_swap(f"{server.url}/predecir", swap, within_s=30)
         new = _version(model_dir)
-        server.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not any(v == new for _, v in answers[-20:]):
-            time.sleep(0.05)
-        seen_new = len(answers)
-        while len(answers) < seen_new + 100 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        stop.set()
-        for thread in clients:
-            thread.join(timeout=30)
         server.stop()
         output = server.output()
 
