@@ -8,6 +8,7 @@ A new body route is an entry here plus its documented FastAPI route, which calls
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl
 
@@ -36,10 +37,6 @@ BodyT = TypeVar("BodyT", bound=BaseModel)
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
 
 
-# One instance of each query model with every default: most requests send no query.
-_DEFAULTS: dict[type[BaseModel], BaseModel] = {}
-
-
 class NoParametros(BaseModel):
     """A route that takes no query parameters (any sent are ignored, as FastAPI does)."""
 
@@ -64,9 +61,10 @@ class BodyOperation(Generic[BodyT, ParamsT]):
     params: type[ParamsT]
     call: Callable[[Context, BodyT, ParamsT], BaseModel]
 
-    @property
+    @cached_property
     def _defaults(self) -> ParamsT:
-        return _DEFAULTS.setdefault(self.params, self.params())  # type: ignore[return-value]
+        """The query model with every default, built once: most requests send no query."""
+        return self.params()
 
     def parse_params(self, query: bytes) -> ParamsT:
         """The query string's parameters, validated as FastAPI validates a query model

@@ -273,9 +273,10 @@ def _number(text: str, dots_group: bool) -> float:
     or with a decimal point (``75.5``). ``1.500`` is 1500 when ``dots_group`` (the file
     writes decimals with a comma), else 1.5."""
     whole, comma, decimals = text.partition(",")
-    if "." in whole and (comma or _GROUPED.fullmatch(whole)):
-        if not _GROUPED.fullmatch(whole):
-            raise ValueError("not a number")
+    grouped = _GROUPED.fullmatch(whole) is not None  # 1.234 or 1.234.567
+    if comma and "." in whole and not grouped:
+        raise ValueError("not a number")
+    if grouped:
         if not comma and whole.count(".") == 1 and not dots_group:
             return float(whole)  # a decimal point: the file writes no decimal comma
         whole = whole.replace(".", "")
