@@ -12,7 +12,7 @@ import pytest
 
 from app.bundle.artefacts import sha256_file
 from app.bundle.loader import BundleError, load_bundle
-from app.bundle.signing import public_key
+from app.bundle.signing import Seal, public_key
 from app.cli import main
 from app.config import Settings
 from tests.helpers import make_client, make_key, sign
@@ -58,7 +58,9 @@ def test_a_bundle_signed_by_a_trusted_key_loads(
 def test_one_of_several_trusted_keys_is_enough(signed: Path, key: tuple[Path, str]) -> None:
     _, other = make_key(signed.parent, "otra")
 
-    assert load_bundle(signed, trusted_keys=(other, key[1])).manifest is not None
+    bundle = load_bundle(signed, trusted_keys=(other, key[1]))
+
+    assert bundle.seal == Seal(key_id=public_key(key[1]).key_id, checked=True)
 
 
 def test_an_unsigned_bundle_is_refused(bundle_copy: Path, key: tuple[Path, str]) -> None:
