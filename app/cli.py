@@ -10,6 +10,7 @@ import logging.config
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,25 @@ class TrainCommand(BaseModel):
 
     data: Path | None = Field(
         default=None,
-        description="CSV with the 11 Formulario columns plus precio "
+        description="CSV with the Formulario columns plus precio; baños, antiguedad and "
+        "superficie_util may be left out or empty where unknown "
         "(default: built-in synthetic Madrid listings)",
     )
     out: Path = Field(default=EMBEDDED_MODEL_DIR, description="bundle folder")
     seed: int = Field(default=42, description="random seed")
     rows: int = Field(default=20_000, ge=1, description="synthetic rows to generate")
-    trees: int = Field(default=100, ge=1, description="trees in the forest")
+    trees: int | None = Field(
+        default=None,
+        ge=1,
+        description="fix the forest at this many trees (leaves of 5 rows, log price) instead "
+        "of choosing it by cross-validation grouped by location",
+    )
+    buscar: bool = Field(
+        default=True,
+        description="choose the forest (log price or price, leaf size, features per split, "
+        "trees) by cross-validation grouped by location; --no-buscar takes 100 trees, leaves "
+        "of 5 rows, log price",
+    )
     nivel: float = Field(
         default=0.8, gt=0, lt=1, description="the prediction interval's level (0.8 = 80 %)"
     )
@@ -262,7 +275,9 @@ def train(command: TrainCommand) -> int:
             _say(f"{len(dataset)} usable rows, {dataset.rejected.total} rejected.")
             for line in dataset.rejected.summary():
                 _say(f"  rejected {line}")
-        config = TrainingConfig(seed=command.seed, n_estimators=command.trees, nivel=command.nivel)
+        config = TrainingConfig(seed=command.seed, nivel=command.nivel)
+        if command.trees is not None or not command.buscar:
+            config = replace(config, search=None, n_estimators=command.trees or 100)
         manifest = train(dataset, command.out, config, signer=signer)
     except (DatasetError, OutputError) as exc:
         print(f"tasador train: {exc}", file=sys.stderr)

@@ -1,16 +1,28 @@
 """The model's feature columns, derived from the ``Formulario`` schema, and the matrix
 built from validated homes, by name.
 
-Every column's kind (number, count, yes/no, category) and a category's codes come from
-the field's type in ``Formulario``, so a new column is one field there (plus its place in
-the synthetic generator). The column order comes from the bundle's manifest, never from
-the order fields are declared in the schema; categories go through the bundle's encodings.
+Every column's kind (number, count, yes/no, category), whether it may be unknown, and a
+category's codes come from the field's type in ``Formulario``, so a new column is one
+field there (plus its place in the synthetic generator). An unknown value is NaN in the
+matrix: scikit-learn's trees learn where it goes, and the compiled engine follows them.
+
+Besides the fields, the model sees columns computed from the location (``LOCATION``):
+the distance to Puerta del Sol and the coordinates turned by a few angles, so that a
+forest, which cuts along one axis at a time, can follow Madrid's diagonal price borders
+with fewer cuts. They are defined here once: training, serving, explanations (which fold
+them back into ``ubicacion``) and the manifest all see the same columns.
+
+The column order comes from the bundle's manifest, never from the order fields are
+declared in the schema; categories go through the bundle's encodings.
 """
 
+import math
+import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from operator import attrgetter
+from typing import Annotated, Union, get_args, get_origin
 
 import numpy as np
 import numpy.typing as npt
@@ -32,29 +44,85 @@ class Kind(StrEnum):
 @dataclass(frozen=True)
 class Feature:
     """One model column: its name (as clients, the manifest and CSV files spell it), the
-    ``Formulario`` attribute holding it, its kind and, for a category, its values."""
+    ``Formulario`` attribute holding it (empty for a column computed from the location),
+    its kind, whether a client may leave it unknown and, for a category, its values."""
 
     name: str
     attribute: str
     kind: Kind
     categories: tuple[str, ...] = ()
+    optional: bool = False
+
+    @property
+    def derived(self) -> bool:
+        """Computed from the location, not sent by clients."""
+        return not self.attribute
 
 
 def _feature(attribute: str) -> Feature:
     field = Formulario.model_fields[attribute]
     name, annotation = field.alias or attribute, field.annotation
+    optional = get_origin(annotation) in (Union, types.UnionType)
+    if optional:
+        (annotation,) = [a for a in get_args(annotation) if a is not type(None)]
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         values = tuple(str(m.value) for m in annotation)
-        return Feature(name, attribute, Kind.CATEGORY, values)
+        return Feature(name, attribute, Kind.CATEGORY, values, optional)
     kinds = {bool: Kind.BOOLEAN, int: Kind.COUNT, float: Kind.NUMBER}
     if annotation not in kinds:
         raise TypeError(f"Formulario.{attribute}: no feature kind for {annotation!r}")
-    return Feature(name, attribute, kinds[annotation])
+    return Feature(name, attribute, kinds[annotation], optional=optional)
 
 
-# Every Formulario field, in declaration order (the order training uses by default).
-FEATURES: tuple[Feature, ...] = tuple(_feature(attribute) for attribute in Formulario.model_fields)
+# Every Formulario field, in declaration order.
+FIELDS: tuple[Feature, ...] = tuple(_feature(attribute) for attribute in Formulario.model_fields)
+# The fields a client may leave unknown.
+OPTIONAL: tuple[str, ...] = tuple(f.name for f in FIELDS if f.optional)
+
+# Columns from the location, in kilometres from Puerta del Sol: the distance, and the
+# east/north offsets turned by each angle. Measured with grouped cross-validation on real
+# listings (benchmarks/real_listings.py): these beat raw coordinates alone.
+PUERTA_DEL_SOL = (40.4169, -3.7035)
+KM_PER_DEG_LAT, KM_PER_DEG_LON = 111.0, 84.7  # at Madrid's latitude
+ANGLES = (15, 30, 45, 60)
+LOCATION_FIELDS = ("latitud", "longitud")
+LOCATION: tuple[Feature, ...] = (
+    Feature("distancia_sol_km", "", Kind.NUMBER),
+    *(
+        Feature(f"giro_{angle}_{axis}", "", Kind.NUMBER)
+        for angle in ANGLES
+        for axis in ("este", "norte")
+    ),
+)
+# (2, 2·len(ANGLES)): (east, north) @ _TURN gives every turned pair at once.
+_TURN = np.array(
+    [
+        value
+        for angle in ANGLES
+        for value in (
+            (math.cos(math.radians(angle)), math.sin(math.radians(angle))),
+            (-math.sin(math.radians(angle)), math.cos(math.radians(angle))),
+        )
+    ]
+).T
+
+
+def location_columns(
+    latitud: npt.NDArray[np.float64], longitud: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """The ``LOCATION`` columns, in that order, for arrays of coordinates."""
+    north = (latitud - PUERTA_DEL_SOL[0]) * KM_PER_DEG_LAT
+    east = (longitud - PUERTA_DEL_SOL[1]) * KM_PER_DEG_LON
+    offsets = np.column_stack([east, north])
+    return np.column_stack([np.hypot(east, north), offsets @ _TURN])
+
+
+# The model's columns by default (what training fits): the fields, then the location's.
+FEATURES: tuple[Feature, ...] = FIELDS + LOCATION
 FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
+FIELDS_BY_NAME: dict[str, Feature] = {f.name: f for f in FIELDS}
 
 
 def _spellings(attribute: str) -> list[str]:
@@ -67,7 +135,7 @@ def _spellings(attribute: str) -> list[str]:
 # Every accepted spelling of a column → its name.
 SPELLINGS: dict[str, str] = {
     spelling: feature.name
-    for feature in FEATURES
+    for feature in FIELDS
     for spelling in [feature.name, *_spellings(feature.attribute)]
 }
 
@@ -95,34 +163,54 @@ class FeatureBuilder:
         if len(set(features)) != len(features):
             raise FeatureError("features are listed more than once")
         self.features = tuple(features)
-        self._values = attrgetter(*(FEATURES_BY_NAME[name].attribute for name in self.features))
+        fields = [n for n in self.features if not FEATURES_BY_NAME[n].derived]
+        derived = [n for n in self.features if FEATURES_BY_NAME[n].derived]
+        # The fields are read in one call; the location columns need the coordinates
+        # even when the model does not take them as such.
+        read = fields + ([n for n in LOCATION_FIELDS if n not in fields] if derived else [])
+        self._read = attrgetter(*(FEATURES_BY_NAME[name].attribute for name in read))
+        self._width = len(read)
+        self._fields = [self.features.index(n) for n in fields]
+        self._derived = [self.features.index(n) for n in derived]
+        self._location = [read.index(n) for n in LOCATION_FIELDS] if derived else []
+        order = [f.name for f in LOCATION]
+        self._derived_from = [order.index(n) for n in derived]
         self._categorical: list[tuple[int, dict[str, int]]] = []
         for name, codes in encodings.items():
-            if name not in self.features:
+            if name not in fields:
                 raise FeatureError(f"encodings name {name!r}, which is not a model feature")
             missing = [c for c in FEATURES_BY_NAME[name].categories if c not in codes]
             if missing:
                 raise FeatureError(f"encodings for {name!r} lack {', '.join(missing)}")
-            self._categorical.append((self.features.index(name), dict(codes)))
+            self._categorical.append((fields.index(name), dict(codes)))
         for name in self.features:
             if FEATURES_BY_NAME[name].kind is Kind.CATEGORY and name not in encodings:
                 raise FeatureError(f"no encodings for categorical feature {name!r}")
 
     @staticmethod
     def attribute(name: str) -> str:
-        """The ``Formulario`` attribute holding feature ``name``."""
+        """The ``Formulario`` attribute holding feature ``name`` (empty for a location
+        column)."""
         return FEATURES_BY_NAME[name].attribute
 
-    def row(self, formulario: Formulario) -> list[float]:
-        """The feature values of one home, in model order."""
-        values = self._values(formulario)
+    def _row(self, formulario: Formulario) -> list[float | None]:
+        """The values read from one home (None where unknown), categories as codes."""
+        values = self._read(formulario)
         row = list(values) if isinstance(values, tuple) else [values]
         for index, codes in self._categorical:
             row[index] = codes[row[index]]
         return row
 
     def matrix(self, formularios: Sequence[Formulario]) -> npt.NDArray[np.float64]:
-        """An ``(n, n_features)`` float64 matrix, one row per home, in the given order."""
-        return np.array([self.row(f) for f in formularios], dtype=np.float64).reshape(
-            len(formularios), len(self.features)
+        """An ``(n, n_features)`` float64 matrix, one row per home, in the given order;
+        NaN where a value is unknown."""
+        read = np.array([self._row(f) for f in formularios], dtype=np.float64).reshape(
+            len(formularios), self._width
         )
+        if not self._derived:
+            return read
+        x = np.empty((len(formularios), len(self.features)))
+        x[:, self._fields] = read[:, : len(self._fields)]
+        latitud, longitud = (read[:, i] for i in self._location)
+        x[:, self._derived] = location_columns(latitud, longitud)[:, self._derived_from]
+        return x

@@ -23,6 +23,12 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "es": "Ninguna vivienda de entrenamiento está a menos de {km} km de estas "
         "coordenadas: el precio es menos fiable.",
     },
+    "unknown": {
+        "en": "Not known: {campos}. The range is wider because of it: it is calibrated on "
+        "homes with the same fields unknown.",
+        "es": "Sin dato: {campos}. Por eso el intervalo es más ancho: está calibrado con "
+        "viviendas a las que les faltaban los mismos datos.",
+    },
     "ratio": {
         "en": "{etiqueta}: {valor} is {sentido} than in any training home ({minimo} to "
         "{maximo}): the price is less reliable.",

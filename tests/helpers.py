@@ -22,12 +22,13 @@ from fastapi.testclient import TestClient
 from app.bundle import MANIFEST_FILE, SIGNATURE_FILE
 from app.bundle.signing import load_signer, new_key_pair
 from app.config import Settings
+from app.features import FIELDS, LOCATION, location_columns
 from app.main import create_app
 from app.schemas.formulario import FORMULARIO_EJEMPLO
 from app.training.pipeline import TrainingConfig, train
 from app.training.synthetic import generate
 
-TINY = TrainingConfig(seed=7, n_estimators=6, n_jobs=1)
+TINY = TrainingConfig(seed=7, n_estimators=6, n_jobs=1, search=None, folds=0)
 # The ``client_factory`` fixture: settings in, a client of an app built with them out.
 ClientFactory = Callable[..., AbstractContextManager[TestClient]]
 
@@ -59,7 +60,8 @@ def make_client(model_dir: Path, **settings: Any) -> TestClient:
 
 def sklearn_prices(bundle_dir: Path, rows: list[dict[str, Any]]) -> np.ndarray:
     """What the bundle's scikit-learn model predicts for ``rows``, built independently of
-    the service: a DataFrame by column name, in the manifest's order."""
+    the service: a DataFrame by column name, in the manifest's order, unknown fields as
+    NaN, the location's columns beside the coordinates, prices from log prices."""
     import pandas as pd
 
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
@@ -67,10 +69,14 @@ def sklearn_prices(bundle_dir: Path, rows: list[dict[str, Any]]) -> np.ndarray:
     model = joblib.load(bundle_dir / "model.pkl")
     frame = pd.DataFrame(
         [{("baños" if k == "banos" else k): v for k, v in r.items()} for r in rows]
-    )
+    ).reindex(columns=[f.name for f in FIELDS])
     for name, codes in encodings.items():
         frame[name] = frame[name].map(codes)
-    prices: np.ndarray = model.predict(frame[manifest["features"]].astype(float).to_numpy())
+    located = location_columns(frame["latitud"].to_numpy(float), frame["longitud"].to_numpy(float))
+    for j, feature in enumerate(LOCATION):
+        frame[feature.name] = located[:, j]
+    raw = model.predict(frame[manifest["features"]].astype(float).to_numpy())
+    prices: np.ndarray = np.exp(raw) if manifest.get("target_scale") == "log" else raw
     return prices
 
 

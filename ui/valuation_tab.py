@@ -33,6 +33,9 @@ LABELS = {
     "ascensor": "Ascensor",
     "garaje": "Garaje o plaza de aparcamiento",
 }
+# What a person may not know: each gets a "No lo sé" box, and is then sent as unknown.
+UNKNOWABLE = ("superficie_util", "baños", "antiguedad")
+NO_LO_SE = "No lo sé"
 RESULT = "tasacion"
 ERRORS = "errores"
 CONDICIONES = [c.value for c in Condicion]
@@ -87,18 +90,33 @@ def _number(
 ) -> None:
     column.number_input(LABELS[name], min_value=low, max_value=high, step=step, key=name)
     slots[name] = column.empty()
+    _unknowable(column, name)
 
 
 def _count(column: Any, slots: dict[str, Any], name: str, low: int, high: int) -> None:
     key = "banos" if name == "baños" else name
     column.number_input(LABELS[name], min_value=low, max_value=high, step=1, key=key)
     slots[name] = column.empty()
+    _unknowable(column, name)
+
+
+def _unknown_key(name: str) -> str:
+    return f"{'banos' if name == 'baños' else name}_no_lo_se"
+
+
+def _unknowable(column: Any, name: str) -> None:
+    if name in UNKNOWABLE:
+        column.checkbox(
+            NO_LO_SE,
+            key=_unknown_key(name),
+            help="Se tasa sin este dato: el intervalo será más ancho.",
+        )
 
 
 def formulario() -> dict[str, Any]:
     """The home as the API takes it, from the widgets' values."""
     state = st.session_state
-    return {
+    home = {
         "latitud": float(state["latitud"]),
         "longitud": float(state["longitud"]),
         "superficie_construida": float(state["superficie_construida"]),
@@ -111,6 +129,10 @@ def formulario() -> dict[str, Any]:
         "garaje": bool(state["garaje"]),
         "condicion": str(state["condicion"]),
     }
+    for name in UNKNOWABLE:
+        if state.get(_unknown_key(name)):
+            home[name] = None
+    return home
 
 
 def _appraise(api: Tasador) -> None:

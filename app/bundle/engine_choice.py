@@ -19,7 +19,14 @@ from pydantic import ValidationError
 
 from app.bundle import CHECK_FILE, MANIFEST_FILE
 from app.bundle.artefacts import BundleError
-from app.engines import ENGINES, Engine, EngineChoice, EngineSpec, EngineUnusableError
+from app.engines import (
+    ENGINES,
+    Engine,
+    EngineChoice,
+    EngineSpec,
+    EngineUnusableError,
+    priced,
+)
 from app.features import FeatureBuilder
 from app.schemas.formulario import Formulario
 from app.schemas.manifest import Manifest
@@ -125,7 +132,7 @@ def _try(
     if (reason := spec.unsupported(manifest.versions)) is not None:
         return reason if refuse else f"{spec.artefact} {reason}"
     try:
-        engine = spec.build(data, len(manifest.features))
+        engine = priced(spec.build(data, len(manifest.features)), manifest.target_scale)
     except EngineUnusableError as exc:
         return str(exc) if refuse else f"{spec.artefact} unusable ({exc})"
     error, item, i = _worst(engine, expected)

@@ -29,7 +29,7 @@ from app.valuation.explanation import (
     LazyExplainer,
 )
 from app.valuation.interval import Interval
-from app.valuation.novelty import Novelty
+from app.valuation.novelty import Novelty, unknown_fields
 from app.valuation.zones import ZoneGrid
 
 log = logging.getLogger("tasador")
@@ -93,7 +93,8 @@ def _check_reference_intervals(
             continue
         home = Formulario.model_validate(reference.formulario)
         zone = zones.zone(home.latitud, home.longitud)
-        got = interval.bounds(reference.precio, zone.sigma if zone else interval.sigma)
+        sigma = (zone.sigma if zone else interval.sigma) * interval.scale(unknown_fields(home))
+        got = interval.bounds(reference.precio, sigma)
         if not all(
             math.isclose(a, b, rel_tol=RTOL) for a, b in zip(got, reference.interval, strict=True)
         ):
@@ -112,7 +113,8 @@ def _explainer(directory: Path, manifest: Manifest, features: FeatureBuilder) ->
         table = verified_bytes(
             directory / CONTRIBUTIONS_FILE, manifest.artefacts[CONTRIBUTIONS_FILE]
         )
-        explainer = Explainer(leaves, table, len(manifest.features))
+        log_price = manifest.target_scale == "log"
+        explainer = Explainer(leaves, table, len(manifest.features), log_price)
     except (BundleError, ValueError, OSError) as exc:
         raise ExplanationsUnavailableError(str(exc).splitlines()[0]) from None
     except Exception as exc:  # ONNX Runtime raises its own types; any of them means "no"

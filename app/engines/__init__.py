@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from app.schemas.manifest import Versions
+from app.schemas.manifest import TargetScale, Versions
 
 # The names TASADOR_ENGINE accepts besides "auto"; ENGINES below must list exactly these.
 EngineName = Literal["onnxruntime", "scikit-learn"]
@@ -62,3 +62,24 @@ def _registry() -> dict[EngineName, EngineSpec]:
 
 
 ENGINES: dict[EngineName, EngineSpec] = _registry()
+
+
+class LogPriceEngine:
+    """An engine whose forest predicts log prices, answering prices."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.raw = engine
+
+    @property
+    def name(self) -> str:
+        """The wrapped engine's name."""
+        return self.raw.name
+
+    def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Prices for the rows of ``x``: exp of the forest's average log price."""
+        return np.exp(self.raw.predict(x))
+
+
+def priced(engine: Engine, scale: TargetScale) -> Engine:
+    """``engine`` answering prices, whatever scale its forest was fitted on."""
+    return LogPriceEngine(engine) if scale == "log" else engine

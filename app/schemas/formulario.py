@@ -67,7 +67,11 @@ Number = Annotated[float, Field(strict=True)]
 
 
 class Formulario(RequestModel):
-    """One home to appraise. ``banos`` is accepted for ``baños`` (the attribute's name)."""
+    """One home to appraise. ``banos`` is accepted for ``baños`` (the attribute's name).
+
+    What people often do not know (``baños``, ``antiguedad``, ``superficie_util``) may be
+    left out or sent as null: unknown is a value the model handles and the answer names.
+    """
 
     model_config = ConfigDict(
         allow_inf_nan=False,
@@ -86,12 +90,13 @@ class Formulario(RequestModel):
     superficie_construida: Annotated[Number, Ejemplo(95.0)] = Field(
         ge=SUPERFICIE_MIN, le=SUPERFICIE_MAX, description="Built area in m²."
     )
-    banos: Annotated[Count, Ejemplo(2)] = Field(
+    banos: Annotated[Count | None, Ejemplo(2)] = Field(
+        default=None,
         ge=1,
         le=BANOS_MAX,
         alias="baños",
         validation_alias=AliasChoices("baños", "banos"),
-        description="Bathrooms (also accepted as `banos`).",
+        description="Bathrooms (also accepted as `banos`); left out or null when unknown.",
     )
     habitaciones: Annotated[Count, Ejemplo(3)] = Field(
         ge=0, le=HABITACIONES_MAX, description="Bedrooms; 0 = studio."
@@ -99,13 +104,17 @@ class Formulario(RequestModel):
     jardin: Annotated[Flag, Ejemplo(False)] = Field(
         description="Has a garden or shared green area."
     )
-    antiguedad: Annotated[Count, Ejemplo(45)] = Field(
-        ge=0, le=ANTIGUEDAD_MAX, description="Age of the building, years."
+    antiguedad: Annotated[Count | None, Ejemplo(45)] = Field(
+        default=None,
+        ge=0,
+        le=ANTIGUEDAD_MAX,
+        description="Age of the building, years; left out or null when unknown.",
     )
-    superficie_util: Annotated[Number, Ejemplo(82.0)] = Field(
+    superficie_util: Annotated[Number | None, Ejemplo(82.0)] = Field(
+        default=None,
         ge=SUPERFICIE_MIN,
         le=SUPERFICIE_MAX,
-        description="Usable area in m²; at most the built area.",
+        description="Usable area in m², at most the built area; left out or null when unknown.",
     )
     ascensor: Annotated[Flag, Ejemplo(True)] = Field(description="Building has a lift.")
     garaje: Annotated[Flag, Ejemplo(False)] = Field(
@@ -117,9 +126,9 @@ class Formulario(RequestModel):
 
     @field_validator("superficie_util")
     @classmethod
-    def _util_within_construida(cls, value: float, info: ValidationInfo) -> float:
+    def _util_within_construida(cls, value: float | None, info: ValidationInfo) -> float | None:
         construida = info.data.get("superficie_construida")
-        if construida is not None and value > construida:
+        if value is not None and construida is not None and value > construida:
             raise PydanticCustomError(
                 "superficie_util_too_large",
                 "superficie_util ({util}) cannot exceed superficie_construida ({construida})",

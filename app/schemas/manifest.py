@@ -5,7 +5,7 @@ It is a wire format too: ``GET /modelo`` answers it. The bundle's file names are
 """
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +14,9 @@ from app.schemas.formulario import FORMULARIO_EJEMPLO
 
 FORMAT_VERSION = 1
 TARGET = "precio"
+# What the forest predicts: the price itself, or its natural logarithm (the service answers
+# exp of the forest's average then).
+TargetScale = Literal["precio", "log"]
 
 
 VERSIONS_EXAMPLE: dict[str, Any] = {
@@ -98,6 +101,9 @@ class TrainingData(BaseModel):
     description: str
     rows: int = Field(description="Rows used (training plus hold-out).")
     rows_rejected: int
+    unknown: dict[str, int] = Field(
+        default_factory=dict, description="Rows used with each optional field unknown."
+    )
     sha256: str = Field(description="Fingerprint of the rows used, in feature order.")
 
 
@@ -124,6 +130,11 @@ class IntervalSummary(BaseModel):
     coverage_by_price_tercile: list[float] = Field(
         description="The same for the cheapest, middle and dearest third of hold-out homes."
     )
+    coverage_unknown: float | None = Field(
+        default=None,
+        description="The same for hold-out homes with some field unknown (null if none).",
+    )
+    rows_unknown: int = Field(default=0, description="Hold-out homes with some field unknown.")
     median_relative_width: float = Field(description="Median of (upper - lower) / true price.")
     mean_relative_width: float
     rows: int = Field(description="Hold-out rows these were measured on.")
@@ -141,6 +152,77 @@ class ZonesSummary(BaseModel):
     coverage: float = Field(description="The share of hold-out homes with a zone.")
 
 
+CANDIDATE_EXAMPLE: dict[str, Any] = {
+    "target_scale": "log",
+    "min_samples_leaf": 3,
+    "max_features": 0.5,
+    "n_estimators": 100,
+    "mape": 0.171,
+    "r2": 0.861,
+    "nodes": 512_000,
+}
+VALIDATION_EXAMPLE: dict[str, Any] = {
+    "method": "GroupKFold over ~1 km grid cells",
+    "folds": 5,
+    "cell_km": [1.0, 1.02],
+    "rows": 20_000,
+    "r2": 0.861,
+    "mape": 0.171,
+    "median_ape": 0.128,
+    "within_10": 0.41,
+    "within_20": 0.72,
+    "coverage": 0.801,
+    "coverage_by_price_tercile": [0.79, 0.81, 0.80],
+    "rows_unknown": 12_000,
+    "mape_unknown": 0.175,
+    "coverage_unknown": 0.80,
+    "median_relative_width": 0.47,
+    "chosen": CANDIDATE_EXAMPLE,
+    "candidates": [CANDIDATE_EXAMPLE],
+}
+
+
+class Candidate(BaseModel):
+    """A forest tried in the search, with its grouped-CV scores (absent for the chosen one
+    as configured without a search)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [CANDIDATE_EXAMPLE]})
+
+    target_scale: TargetScale
+    min_samples_leaf: int
+    max_features: float
+    n_estimators: int
+    mape: float | None = None
+    r2: float | None = None
+    nodes: int | None = Field(default=None, description="Nodes in the whole forest, about.")
+
+
+class CrossValidation(BaseModel):
+    """The chosen forest measured by cross-validation grouped by location: every home
+    predicted by a forest that saw no home of its ~1 km cell, its interval calibrated as
+    training calibrates it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [VALIDATION_EXAMPLE]})
+
+    method: str
+    folds: int
+    cell_km: tuple[float, float]
+    rows: int
+    r2: float
+    mape: float = Field(description="Mean of |error| / price.")
+    median_ape: float = Field(description="Median of |error| / price.")
+    within_10: float = Field(description="Share of homes priced within 10 %.")
+    within_20: float = Field(description="Share of homes priced within 20 %.")
+    coverage: float = Field(description="Share of true prices inside their interval.")
+    coverage_by_price_tercile: list[float]
+    rows_unknown: int = Field(description="Homes with some field unknown.")
+    mape_unknown: float | None = Field(description="MAPE on homes with some field unknown.")
+    coverage_unknown: float | None = Field(description="Coverage on those homes.")
+    median_relative_width: float = Field(description="Median of (upper - lower) / price.")
+    chosen: Candidate
+    candidates: list[Candidate] = Field(description="Every forest tried (empty: no search).")
+
+
 class Manifest(BaseModel):
     """What a bundle is; written by ``tasador train``, checked by the service at start-up."""
 
@@ -153,8 +235,14 @@ class Manifest(BaseModel):
     params: dict[str, Any]
     features: list[str] = Field(min_length=1, description="Feature names in the model's order.")
     target: str = TARGET
+    target_scale: TargetScale = Field(
+        default="precio", description="What the forest predicts: the price, or its log."
+    )
     versions: Versions
-    metrics: Metricas = Field(description="Hold-out metrics.")
+    metrics: Metricas = Field(
+        description="Hold-out metrics: of the forest fitted without the hold-out rows (the "
+        "served one is then fitted on every row, params.refit)."
+    )
     data: TrainingData
     feature_ranges: dict[str, FeatureRange]
     artefacts: dict[str, str] = Field(description="File name → SHA-256 of its bytes.")
@@ -164,4 +252,9 @@ class Manifest(BaseModel):
     )
     zones: ZonesSummary | None = Field(
         default=None, description="The zone aggregate (absent in older bundles)."
+    )
+    validation: CrossValidation | None = Field(
+        default=None,
+        description="Grouped cross-validation of the chosen forest (absent when training "
+        "skipped it, and in older bundles).",
     )

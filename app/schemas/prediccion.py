@@ -84,9 +84,10 @@ class Advertencia(BaseModel):
     )
 
     campo: str = Field(
-        description="A Formulario field, a ratio of two (m2_por_habitacion...), or ubicacion."
+        description="A Formulario field, a ratio of two (m2_por_habitacion...), ubicacion, "
+        "or desconocidos (fields left unknown)."
     )
-    valor: float | None = Field(description="The value sent (null for ubicacion).")
+    valor: float | None = Field(description="The value sent (null for ubicacion and desconocidos).")
     minimo: float | None = Field(description="Smallest value in training (null for ubicacion).")
     maximo: float | None = Field(description="Largest value in training (null for ubicacion).")
     mensaje: str = Field(description="In plain words (Spanish with Accept-Language: es).")
@@ -102,7 +103,10 @@ class Contribucion(BaseModel):
     )
 
     variable: str = Field(description="A Formulario field, or ubicacion (latitud and longitud).")
-    valor: Any = Field(description="Its value as sent ([latitud, longitud] for ubicacion).")
+    valor: Any = Field(
+        description="Its value as sent ([latitud, longitud] for ubicacion; null when "
+        "unknown, and then efecto is what not knowing it did to the price)."
+    )
     efecto: float = Field(description="EUR added to (or taken from) the average price.")
 
 
@@ -149,6 +153,12 @@ class Prediccion(ConFecha):
     )
     advertencias: list[Advertencia] = Field(
         default_factory=list, description="Empty when the home is like the training data."
+    )
+    desconocidos: list[str] = Field(
+        default_factory=list,
+        description="The fields sent as unknown (left out or null): baños, antiguedad, "
+        "superficie_util. The interval is calibrated for homes with these unknown, so it is "
+        "wider; an advertencia says so.",
     )
     base: float | None = Field(
         default=None,

@@ -11,11 +11,13 @@ import numpy.typing as npt
 
 from app.bundle.loader import Bundle
 from app.errors import RefusedError, too_many_rows
+from app.features import LOCATION_FIELDS
 from app.i18n import DEFAULT, Language
 from app.schemas.formulario import Formulario
 from app.schemas.prediccion import Lote, Prediccion, PrediccionLote, PrediccionLoteDetalle
 from app.tracing import span
 from app.valuation.explanation import GROUPS, Explanation, ExplanationsUnavailableError
+from app.valuation.novelty import unknown_fields
 
 
 @dataclass(frozen=True)
@@ -68,9 +70,15 @@ def bounds(
     parts = bundle.valuation
     if parts.interval is None or parts.zones is None:
         return None
+    interval = parts.interval
     zones = [parts.zones.zone(h.latitud, h.longitud) for h in homes]
-    sigmas = np.array([z.sigma if z else parts.interval.sigma for z in zones])
-    return parts.interval.bounds_many(precios, sigmas)
+    sigmas = np.array(
+        [
+            (z.sigma if z else interval.sigma) * interval.scale(unknown_fields(h))
+            for z, h in zip(zones, homes, strict=True)
+        ]
+    )
+    return interval.bounds_many(precios, sigmas)
 
 
 def _explain(bundle: Bundle, x: npt.NDArray[np.float64]) -> Explanation:
@@ -106,8 +114,10 @@ def _appraisal(
     parts = bundle.valuation
     zone = parts.zones.zone(formulario.latitud, formulario.longitud) if parts.zones else None
     intervalo = None
+    unknown = unknown_fields(formulario)
     if parts.interval is not None:
         sigma = zone.sigma if zone is not None else parts.interval.sigma
+        sigma *= parts.interval.scale(unknown)
         lower, upper = parts.interval.bounds(precio, sigma)
         intervalo = {
             "inferior": round(lower, 2),
@@ -134,6 +144,7 @@ def _appraisal(
         "precio_m2": round(precio_m2, 2),
         "zona": zona,
         "advertencias": parts.novelty.check(formulario, near, reach, language),
+        "desconocidos": unknown,
     }
     if explanation is not None:
         answer["base"], answer["contribuciones"] = _contributions(
@@ -146,16 +157,17 @@ def _appraisal(
 def _contributions(
     bundle: Bundle, formulario: Formulario, explanation: Explanation, row: int, precio: float
 ) -> tuple[float, list[dict[str, Any]]]:
-    """Effects per variable (latitud and longitud as ubicacion), in cents, largest first,
+    """Effects per variable (the coordinates and the columns computed from them as
+    ubicacion), in cents, largest first,
     adding up with the base to the rounded price: the cents rounding leaves over go to the
     largest effect."""
     names = bundle.features.features
     effects = dict(zip(names, explanation.contributions[row].tolist(), strict=True))
     grouped: dict[str, tuple[object, float]] = {}
     for group, members in GROUPS.items():
-        if all(m in effects for m in members):
-            value = [getattr(formulario, m) for m in members]
-            grouped[group] = (value, sum(effects.pop(m) for m in members))
+        if any(m in effects for m in members):
+            value = [getattr(formulario, m) for m in LOCATION_FIELDS]
+            grouped[group] = (value, sum(effects.pop(m) for m in members if m in effects))
     for name, effect in effects.items():
         attribute = bundle.features.attribute(name)
         grouped[name] = (getattr(formulario, attribute), effect)

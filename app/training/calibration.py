@@ -20,13 +20,14 @@ import numpy.typing as npt
 from app.schemas.formulario import LATITUD_MIN, LONGITUD_MIN, Formulario
 from app.schemas.manifest import IntervalSummary, ZonesSummary
 from app.valuation.artefact import IntervalCalibration, Ratio, Valuation, ZoneCells
-from app.valuation.interval import Interval
-from app.valuation.novelty import RATIOS
+from app.valuation.interval import Interval, pattern
+from app.valuation.novelty import RATIOS, unknown_fields
 from app.valuation.zones import KM_PER_DEG_LAT, KM_PER_DEG_LON, ZoneGrid
 
 Array = npt.NDArray[np.float64]
 
 CELL = (0.005, 0.006)  # degrees of latitude and longitude: ~555 m × ~507 m in Madrid
+MIN_HOMES_REFERENCE = 30  # complete homes needed to measure the others' errors against
 MIN_HOMES = 5  # a zone is a median of at least this many homes; smaller cells are dropped
 RINGS = 2  # a home in a dropped cell borrows the nearest kept one this many cells away
 SHRINK = 10  # a zone's σ leans on the city's as if it had this many more homes
@@ -46,6 +47,7 @@ class Homes:
     construida: Array
     precio: Array
     predicho: Array  # out-of-bag (training rows) or the forest's (hold-out rows)
+    unknown: list[str]  # each home's unknown fields, as an ``interval.pattern`` key
 
     @classmethod
     def of(cls, formularios: list[Formulario], precio: Array, predicho: Array) -> "Homes":
@@ -56,6 +58,19 @@ class Homes:
             np.array([f.superficie_construida for f in formularios]),
             precio,
             predicho,
+            [pattern(unknown_fields(f)) for f in formularios],
+        )
+
+    def take(self, rows: npt.NDArray[np.bool_]) -> "Homes":
+        """The homes where ``rows`` is true."""
+        picked = [u for u, keep in zip(self.unknown, rows, strict=True) if keep]
+        return Homes(
+            self.latitud[rows],
+            self.longitud[rows],
+            self.construida[rows],
+            self.precio[rows],
+            self.predicho[rows],
+            picked,
         )
 
 
@@ -74,19 +89,27 @@ def calibrate(
     sigma = _sigmas(grid, train.latitud[usable], train.longitud[usable], sigma_city)
     own = _leave_one_out(zones, rows, cols, residual, sigma_city)
     sigma = np.where(np.isnan(own), sigma, own)
-    score = residual / sigma
+    unknown = [u for u, keep in zip(train.unknown, usable, strict=True) if keep]
+    scales = _unknown_scales(residual / sigma, unknown)
+    score = residual / (sigma * np.array([scales.get(u, 1.0) for u in unknown]))
     predicted = train.predicho[usable]
     edges = [float(e) for e in np.quantile(predicted, np.arange(1, BINS) / BINS)]
     bins = np.searchsorted(edges, predicted, side="right")
     alpha = 1 - nivel
     lower, upper = [], []
     for b in range(BINS):
-        s = np.sort(score[bins == b])
+        # A bin can be empty when a tiny forest predicts many rows alike: then all rows.
+        s = np.sort(score[bins == b] if np.any(bins == b) else score)
         n = len(s)
         lower.append(float(s[max(math.floor((n + 1) * alpha / 2) - 1, 0)]))
         upper.append(float(s[min(math.ceil((n + 1) * (1 - alpha / 2)) - 1, n - 1)]))
     calibration = IntervalCalibration(
-        nivel=nivel, edges=edges, lower=lower, upper=upper, sigma=sigma_city
+        nivel=nivel,
+        edges=edges,
+        lower=lower,
+        upper=upper,
+        sigma=sigma_city,
+        unknown_scale={u: round(m, 6) for u, m in scales.items() if u},
     )
     valuation = Valuation(interval=calibration, zones=zones, ratios=_ratios(train_forms))
     return (
@@ -94,6 +117,23 @@ def calibrate(
         _interval_summary(Interval(calibration), grid, holdout, sigma_city),
         _zones_summary(zones, grid, holdout),
     )
+
+
+def _unknown_scales(z: Array, unknown: list[str]) -> dict[str, float]:
+    """Per pattern of unknown fields, how much larger the normalised errors ``z`` are than
+    on homes with every field known (on all homes, when too few are complete), leaning on
+    1 as a zone's σ leans on the city's."""
+    keys = np.array(unknown, dtype=object)
+    reference = keys == ""
+    if reference.sum() < MIN_HOMES_REFERENCE:
+        reference = np.ones(len(z), dtype=bool)
+    r2 = float(np.mean(z[reference] ** 2))
+    scales = {"": 1.0}
+    for key in sorted(set(unknown) - {""}):
+        members = keys == key
+        n = int(members.sum())
+        scales[key] = math.sqrt((float(np.sum(z[members] ** 2)) / r2 + SHRINK) / (n + SHRINK))
+    return scales
 
 
 def _cells(latitud: Array, longitud: Array) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -162,29 +202,42 @@ def _leave_one_out(
 def _ratios(formularios: list[Formulario]) -> dict[str, Ratio]:
     ratios = {}
     for name, ratio in RATIOS.items():
-        values = [ratio(f) for f in formularios]
-        ratios[name] = Ratio(min=float(min(values)), max=float(max(values)))
+        values = [v for f in formularios if (v := ratio(f)) is not None]
+        if values:  # none where the field in it was always unknown
+            ratios[name] = Ratio(min=float(min(values)), max=float(max(values)))
     return ratios
 
 
 def _interval_summary(
     interval: Interval, grid: ZoneGrid, holdout: Homes, sigma_city: float
 ) -> IntervalSummary:
-    sigma = _sigmas(grid, holdout.latitud, holdout.longitud, sigma_city)
-    lower, upper = interval.bounds_many(holdout.predicho, sigma)
-    inside = (holdout.precio >= lower) & (holdout.precio <= upper)
-    width = (upper - lower) / holdout.precio
+    inside, width = interval_hits(interval, grid, holdout, sigma_city)
     terciles = np.quantile(holdout.precio, [1 / 3, 2 / 3])
     tercile = np.searchsorted(terciles, holdout.precio, side="right")
+    some_unknown = np.array([u != "" for u in holdout.unknown], dtype=bool)
     return IntervalSummary(
         method=METHOD,
         level=interval.nivel,
         coverage=float(inside.mean()),
         coverage_by_price_tercile=[float(inside[tercile == t].mean()) for t in range(3)],
+        coverage_unknown=float(inside[some_unknown].mean()) if some_unknown.any() else None,
+        rows_unknown=int(some_unknown.sum()),
         median_relative_width=float(np.median(width)),
         mean_relative_width=float(np.mean(width)),
         rows=len(holdout.precio),
     )
+
+
+def interval_hits(
+    interval: Interval, grid: ZoneGrid, homes: Homes, sigma_city: float
+) -> tuple[npt.NDArray[np.bool_], Array]:
+    """Whether each home's true price lies inside its interval, and the interval's width
+    relative to the true price."""
+    sigma = _sigmas(grid, homes.latitud, homes.longitud, sigma_city)
+    sigma *= np.array([interval.scale(u.split("+") if u else []) for u in homes.unknown])
+    lower, upper = interval.bounds_many(homes.predicho, sigma)
+    inside = (homes.precio >= lower) & (homes.precio <= upper)
+    return inside, (upper - lower) / homes.precio
 
 
 def _zones_summary(zones: ZoneCells, grid: ZoneGrid, holdout: Homes) -> ZonesSummary:

@@ -3,7 +3,9 @@
 The graph is a single ``ai.onnx.ml`` opset-5 ``TreeEnsemble`` node with float64
 thresholds and leaf values, averaged over trees. Fed inputs rounded to float32 (as
 scikit-learn rounds them before walking its trees), ONNX Runtime then gives the same
-answers as scikit-learn bit for bit. skl2onnx was measured and not used: its float32
+answers as scikit-learn bit for bit. An unknown value (NaN) follows the branch scikit-learn
+learnt for it at each split (``missing_go_to_left``), through the node's
+``nodes_missing_value_tracks_true``. skl2onnx was measured and not used: its float32
 export differs from scikit-learn by up to ~1e-6 relative, and its float64 export
 (``TreeEnsembleRegressor`` with double output) does not load in ONNX Runtime 1.32.
 """
@@ -35,6 +37,7 @@ class _Trees:
     true_leaf: np.ndarray
     false_ids: np.ndarray
     false_leaf: np.ndarray
+    missing_true: np.ndarray  # 1 where NaN goes left (the true branch)
     roots: list[int]
     leaf_values: np.ndarray  # each leaf's value (its tree's prediction there)
     leaf_tree: np.ndarray  # each leaf's tree index
@@ -49,6 +52,7 @@ def _trees(forest: Any) -> _Trees:
     true_leaf: list[np.ndarray] = []
     false_ids: list[np.ndarray] = []
     false_leaf: list[np.ndarray] = []
+    missing_true: list[np.ndarray] = []
     weights: list[np.ndarray] = []
     owners: list[np.ndarray] = []
     roots: list[int] = []
@@ -69,6 +73,8 @@ def _trees(forest: Any) -> _Trees:
         position[leaves] = n_leaves + np.arange(len(leaves))
         roots.append(n_interior)
         features.append(np.maximum(tree.feature[interior], 0))
+        missing_left = getattr(tree, "missing_go_to_left", np.zeros(tree.node_count, np.uint8))
+        missing_true.append(np.asarray(missing_left)[interior].astype(np.int64))
         splits.append(tree.threshold[interior])
         for children, ids, leaf in ((left, true_ids, true_leaf), (right, false_ids, false_leaf)):
             child = children[interior]
@@ -85,6 +91,7 @@ def _trees(forest: Any) -> _Trees:
         np.concatenate(true_leaf),
         np.concatenate(false_ids),
         np.concatenate(false_leaf),
+        np.concatenate(missing_true),
         roots,
         np.concatenate(weights),
         np.concatenate(owners),
@@ -163,6 +170,7 @@ def _model(
         nodes_trueleafs=ints(trees.true_leaf),
         nodes_falsenodeids=ints(trees.false_ids),
         nodes_falseleafs=ints(trees.false_leaf),
+        nodes_missing_value_tracks_true=ints(trees.missing_true),
         leaf_targetids=leaf_targets,
         leaf_weights=numpy_helper.from_array(leaf_weights.astype(np.float64)),
     )

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
-from app.features import FEATURES_BY_NAME, SPELLINGS, Kind
+from app.features import FIELDS_BY_NAME, OPTIONAL, SPELLINGS, Kind
 from app.schemas.evaluacion import Muestra
 from app.schemas.formulario import Formulario
 from app.schemas.manifest import TARGET
@@ -91,8 +91,14 @@ class Dataset:
 
 
 def required_columns() -> list[str]:
-    """The CSV columns training needs: every ``Formulario`` field plus the price."""
-    return [*FEATURES_BY_NAME, TARGET]
+    """The CSV columns training needs: every ``Formulario`` field a client must send, plus
+    the price. The optional ones (``OPTIONAL``) may be left out, or their cells empty."""
+    return [*(name for name in FIELDS_BY_NAME if name not in OPTIONAL), TARGET]
+
+
+def all_columns() -> list[str]:
+    """Every CSV column training reads: the ``Formulario`` fields plus the price."""
+    return [*FIELDS_BY_NAME, TARGET]
 
 
 def _column(header: str) -> str | None:
@@ -149,8 +155,8 @@ def read_csv(path: Path) -> Dataset:
     if missing:
         raise DatasetError(
             f"{path} lacks column(s) {', '.join(missing)}; "
-            f"expected: {', '.join(required_columns())} "
-            "(separated by commas, semicolons or tabs)"
+            f"expected: {', '.join(required_columns())}, and if known "
+            f"{', '.join(OPTIONAL)} (separated by commas, semicolons or tabs)"
         )
     numbers = _plain_number
     if separator == DECIMAL_COMMA:
@@ -228,6 +234,8 @@ def _parse(
         if text is None:
             return "fewer values than columns"
         text = text.strip()
+        if text == "" and name in OPTIONAL:
+            continue  # unknown
         if text == "":
             return f"{name}: empty"
         try:
@@ -247,7 +255,7 @@ def _parse(
 
 def _convert(name: str, text: str, numbers: Callable[[str], float]) -> Any:
     """A CSV cell as the schema takes it, by the column's kind (the price is a number)."""
-    kind = FEATURES_BY_NAME[name].kind if name in FEATURES_BY_NAME else Kind.NUMBER
+    kind = FIELDS_BY_NAME[name].kind if name in FIELDS_BY_NAME else Kind.NUMBER
     if kind is Kind.CATEGORY:
         return text
     if kind is Kind.BOOLEAN:

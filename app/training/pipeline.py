@@ -34,20 +34,37 @@ from app.bundle import (
 from app.bundle.loader import load_bundle
 from app.bundle.signing import Signer
 from app.bundle.versions import current_versions
+from app.engines import Engine, LogPriceEngine, priced
 from app.engines.onnx import NAME as ONNX
 from app.engines.sklearn import SklearnEngine
 from app.features import FEATURES as COLUMNS
-from app.features import FeatureBuilder, default_encodings
+from app.features import FEATURES_BY_NAME, OPTIONAL, FeatureBuilder, default_encodings
 from app.schemas.formulario import Formulario
-from app.schemas.manifest import FeatureRange, Manifest, Reference, TrainingData
+from app.schemas.manifest import (
+    Candidate,
+    FeatureRange,
+    Manifest,
+    Reference,
+    TargetScale,
+    TrainingData,
+)
 from app.service.scoring import score
 from app.training import swap
 from app.training.calibration import Homes, calibrate
 from app.training.compile import forest_to_leaf_onnx, forest_to_onnx, leaf_contributions
 from app.training.dataset import Dataset, DatasetError
+from app.training.search import (
+    Grid,
+    as_price,
+    choose,
+    cross_validate,
+    fitted_target,
+    location_groups,
+)
 from app.valuation.artefact import VALUATION_FILE, Valuation
-from app.valuation.explanation import CONTRIBUTIONS_FILE, LEAVES_FILE
+from app.valuation.explanation import CONTRIBUTIONS_FILE, LEAVES_FILE, LeafTable
 from app.valuation.interval import Interval
+from app.valuation.novelty import unknown_fields
 from app.valuation.zones import ZoneGrid
 
 # The model's column order. The service reads it from the manifest, so changing it here
@@ -55,19 +72,23 @@ from app.valuation.zones import ZoneGrid
 FEATURES = tuple(feature.name for feature in COLUMNS)
 ENCODINGS = default_encodings()
 MIN_ROWS = 20
+DEFAULT_GRID = Grid()
 TREES_PER_STEP = 5  # progress granularity; warm-starting gives the same forest as one fit
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """How the forest is fitted. The defaults make the committed bundle."""
+    """How the forest is fitted. The defaults make the committed bundle: the forest's
+    shape is chosen by grouped cross-validation among ``search``'s candidates; without a
+    search (``search=None``), it is the one given here."""
 
     seed: int = 42
     n_estimators: int = 100
-    # Leaves of 5 rows keep hold-out accuracy with a forest several times smaller than at
-    # full depth: model.pkl and forest.onnx stay small (sizes in the README's hold-out
-    # table) and prediction fast.
     min_samples_leaf: int = 5
+    max_features: float = 1.0
+    target_scale: TargetScale = "log"
+    search: Grid | None = DEFAULT_GRID
+    folds: int = 5  # grouped cross-validation folds; 0 skips it (and the search)
     test_size: float = 0.2
     n_references: int = 8
     n_jobs: int = -1
@@ -75,6 +96,17 @@ class TrainingConfig:
     features: tuple[str, ...] = FEATURES
     # The prediction interval's level: the share of true prices it should hold.
     nivel: float = 0.8
+    # Once measured on the hold-out, fit the served forest on every row.
+    refit: bool = True
+
+    def candidate(self) -> Candidate:
+        """The forest as configured, without a search."""
+        return Candidate(
+            target_scale=self.target_scale,
+            min_samples_leaf=self.min_samples_leaf,
+            max_features=self.max_features,
+            n_estimators=self.n_estimators,
+        )
 
 
 class OutputError(RuntimeError):
@@ -103,14 +135,33 @@ def train(
         raise DatasetError(f"{len(dataset)} usable rows; training needs at least {MIN_ROWS}")
     _check_replaceable(out_dir)
     features = list(config.features)
-    x = FeatureBuilder(features, ENCODINGS).matrix(dataset.formularios)
+    forms = dataset.formularios
+    x = FeatureBuilder(features, ENCODINGS).matrix(forms)
     y = dataset.precios
+    unknown = _unknown_counts(forms)
+    if any(unknown.values()):
+        say("Unknown values: " + ", ".join(f"{n} in {c} rows" for n, c in unknown.items()) + ".")
     train_idx, test_idx = train_test_split(
         np.arange(len(y)), test_size=config.test_size, random_state=config.seed
     )
+    groups = location_groups(forms)
+    chosen, tried = config.candidate(), list[Candidate]()
+    if config.search is not None and config.folds > 1:
+        say(f"Choosing the forest by {config.folds}-fold cross-validation grouped by location…")
+        chosen, tried = choose(
+            x[train_idx],
+            y[train_idx],
+            groups[train_idx],
+            config.search,
+            folds=config.folds,
+            seed=config.seed,
+            n_jobs=config.n_jobs,
+            progress=progress,
+        )
+    say(f"Forest: {_shape(chosen)}.")
     say(f"Training on {len(train_idx)} rows, holding out {len(test_idx)} ({dataset.source}).")
-    forest, out_of_bag = _fit(x[train_idx], y[train_idx], config, progress)
-    engine = SklearnEngine(forest)
+    forest, out_of_bag = _fit(x[train_idx], y[train_idx], chosen, config, progress)
+    engine = priced(SklearnEngine(forest), chosen.target_scale)
     predicted = engine.predict(x[test_idx])
     metrics = score(y[test_idx], predicted)
     say(
@@ -118,7 +169,6 @@ def train(
         f"R² {metrics.r2 if metrics.r2 is None else round(metrics.r2, 3)}  "
         f"MAPE {metrics.mape:.1%}"
     )
-    forms = dataset.formularios
     valuation, interval, zones = calibrate(
         Homes.of([forms[i] for i in train_idx], y[train_idx], out_of_bag),
         [forms[i] for i in train_idx],
@@ -127,9 +177,45 @@ def train(
     )
     say(
         f"Interval ({config.nivel:.0%}): hold-out coverage {interval.coverage:.1%} "
-        f"(by price tercile {' / '.join(f'{c:.1%}' for c in interval.coverage_by_price_tercile)}), "
+        f"(by price tercile {' / '.join(f'{c:.1%}' for c in interval.coverage_by_price_tercile)}"
+        f"{_unknown_coverage(interval.coverage_unknown)}), "
         f"median width {interval.median_relative_width:.1%} of the price."
     )
+    validation = None
+    if config.folds > 1:
+        validation = cross_validate(
+            x,
+            y,
+            forms,
+            groups,
+            chosen,
+            folds=config.folds,
+            nivel=config.nivel,
+            fit=lambda xs, ys, c: _fit(xs, ys, c, config, progress=False),
+            tried=tried,
+            say=say,
+        )
+        say(
+            f"Grouped CV: R² {validation.r2:.3f}  MAPE {validation.mape:.1%}  "
+            f"median APE {validation.median_ape:.1%}  within 10 % {validation.within_10:.0%}, "
+            f"20 % {validation.within_20:.0%}; interval coverage {validation.coverage:.1%}"
+            f"{_unknown_coverage(validation.coverage_unknown)}, "
+            f"median width {validation.median_relative_width:.1%}."
+        )
+    if config.refit:
+        # Measured, now fitted on every row: the hold-out figures are those of the same
+        # forest fitted without the hold-out rows; the interval is calibrated again on the
+        # out-of-bag answers of every row.
+        say(f"Refitting the forest on all {len(y)} rows…")
+        forest, out_of_bag = _fit(x, y, chosen, config, progress)
+        engine = priced(SklearnEngine(forest), chosen.target_scale)
+        held_out = [forms[i] for i in test_idx]
+        valuation, _, zones = calibrate(
+            Homes.of(forms, y, out_of_bag),
+            forms,
+            Homes.of(held_out, y[test_idx], engine.predict(x[test_idx])),
+            config.nivel,
+        )
     contributions, roots = leaf_contributions(forest, len(features))
     files = {
         MODEL_FILE: _joblib_bytes(forest, compress=3),
@@ -142,7 +228,14 @@ def train(
     }
     artefacts = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
     reference = _references(
-        dataset, test_idx[: config.n_references], x, engine, valuation, contributions, roots
+        dataset,
+        _reference_rows(forms, test_idx, config.n_references),
+        x,
+        engine,
+        valuation,
+        contributions,
+        roots,
+        chosen.target_scale,
     )
     manifest = Manifest(
         version=f"rf-{_digest(artefacts)[:12]}",
@@ -150,6 +243,7 @@ def train(
         estimator=type(forest).__name__,
         params={**_config_params(config), **_params(forest)},
         features=features,
+        target_scale=chosen.target_scale,
         versions=current_versions(),
         metrics=metrics,
         data=TrainingData(
@@ -158,16 +252,19 @@ def train(
             description=dataset.description,
             rows=len(dataset),
             rows_rejected=dataset.rejected.total,
+            unknown=unknown,
             sha256=hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest(),
         ),
         feature_ranges={
-            name: FeatureRange(min=float(x[:, j].min()), max=float(x[:, j].max()))
-            for j, name in enumerate(features)
+            name: FeatureRange(min=float(np.nanmin(column)), max=float(np.nanmax(column)))
+            for name, column in zip(features, x.T, strict=True)
+            if not np.isnan(column).all()
         },
         artefacts=artefacts,
         reference=reference,
         interval=interval,
         zones=zones,
+        validation=validation,
     )
     files[MANIFEST_FILE] = (
         json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
@@ -190,41 +287,66 @@ def _check_staged(staging: Path, trusted: tuple[str, ...]) -> None:
         raise OutputError("the compiled ONNX forest does not reproduce scikit-learn")
 
 
+def _reference_rows(forms: list[Formulario], test_idx: np.ndarray, n: int) -> np.ndarray:
+    """Hold-out rows to record answers for: half with every field known, half with some
+    unknown (as many as there are), so that both paths are checked at every start."""
+    unknown = [i for i in test_idx if unknown_fields(forms[i])]
+    known = [i for i in test_idx if not unknown_fields(forms[i])]
+    some = unknown[: n // 2]
+    return np.array(sorted([*known[: n - len(some)], *some]) or list(test_idx[:n]))
+
+
 def _references(
     dataset: Dataset,
     rows: np.ndarray,
     x: np.ndarray,
-    engine: SklearnEngine,
+    engine: Engine,
     valuation: Valuation,
     contributions: np.ndarray,
     roots: np.ndarray,
+    scale: TargetScale,
 ) -> list[Reference]:
     """Inputs with what the bundle answered for them at training time: the price, its
-    interval and its contributions, which the service must give back."""
+    interval and its contributions (in euros, as served), which the service must give
+    back."""
     prices = engine.predict(x[rows])
     interval = Interval(valuation.interval)
     grid = ZoneGrid(valuation.zones)
+    table = LeafTable(contributions, roots, scale == "log")
+    explained = table.explain(_leaf_ids(forest_of(engine), x[rows]))
     fields = set(Formulario.model_fields)
     reference = []
-    for i, price in zip(rows, prices, strict=True):
+    for k, (i, price) in enumerate(zip(rows, prices, strict=True)):
         formulario = dataset.formularios[i]
         zone = grid.zone(formulario.latitud, formulario.longitud)
         sigma = zone.sigma if zone else valuation.interval.sigma
-        leaves = _leaves_reached(engine, x[i : i + 1])
+        sigma *= interval.scale(unknown_fields(formulario))
         reference.append(
             Reference(
                 formulario=formulario.model_dump(mode="json", include=fields),
                 precio=float(price),
                 interval=interval.bounds(float(price), sigma),
-                contributions=[float(c) for c in contributions[leaves].sum(axis=0) / len(roots)],
+                contributions=[float(c) for c in explained.contributions[k]],
             )
         )
     return reference
 
 
-def _leaves_reached(engine: SklearnEngine, row: np.ndarray) -> np.ndarray:
+def forest_of(engine: Engine) -> RandomForestRegressor:
+    """The scikit-learn forest behind ``engine``."""
+    raw = engine.raw if isinstance(engine, LogPriceEngine) else engine
+    assert isinstance(raw, SklearnEngine)
+    return raw.estimator
+
+
+def _leaf_ids(forest: RandomForestRegressor, x: np.ndarray) -> np.ndarray:
+    """Per row, the index (in ``leaf_contributions`` order) of the leaf reached in each
+    tree: what ``leaves.onnx`` answers."""
+    return np.stack([_leaves_reached(forest, x[i : i + 1]) for i in range(len(x))])
+
+
+def _leaves_reached(forest: RandomForestRegressor, row: np.ndarray) -> np.ndarray:
     """The index (in ``leaf_contributions`` order) of the leaf ``row`` reaches in each tree."""
-    forest = engine.estimator
     offset, reached = 0, []
     for estimator in forest.estimators_:
         tree = estimator.tree_
@@ -262,41 +384,63 @@ def _npz(**arrays: np.ndarray) -> bytes:
 
 
 def _fit(
-    x: np.ndarray, y: np.ndarray, config: TrainingConfig, progress: bool
+    x: np.ndarray, y: np.ndarray, candidate: Candidate, config: TrainingConfig, progress: bool
 ) -> tuple[RandomForestRegressor, np.ndarray]:
-    """The fitted forest, and each training row predicted by the trees that did not see it
-    (out of bag; NaN for a row every tree saw)."""
+    """The fitted forest, and each training row's price predicted by the trees that did
+    not see it (out of bag; NaN for a row every tree saw)."""
     forest = RandomForestRegressor(
         n_estimators=0,
-        min_samples_leaf=config.min_samples_leaf,
+        min_samples_leaf=candidate.min_samples_leaf,
+        max_features=candidate.max_features,
         random_state=config.seed,
         n_jobs=config.n_jobs,
         warm_start=True,
     )
+    target = fitted_target(y, candidate.target_scale)
     with tqdm(
-        total=config.n_estimators,
+        total=candidate.n_estimators,
         desc="Fitting trees",
         unit="tree",
         file=sys.stderr,
         disable=not progress,
     ) as bar:
-        while forest.n_estimators < config.n_estimators:
-            step = min(TREES_PER_STEP, config.n_estimators - forest.n_estimators)
+        while forest.n_estimators < candidate.n_estimators:
+            step = min(TREES_PER_STEP, candidate.n_estimators - forest.n_estimators)
             forest.n_estimators += step
             # Out-of-bag predictions once, with the last trees: they take every tree.
-            forest.oob_score = forest.n_estimators == config.n_estimators
+            forest.oob_score = forest.n_estimators == candidate.n_estimators
             with warnings.catch_warnings():
                 # A row that every tree saw has no out-of-bag prediction: NaN, said here.
                 warnings.filterwarnings("ignore", "Some inputs do not have OOB scores")
-                forest.fit(x, y)
+                forest.fit(x, target)
             bar.update(step)
-    out_of_bag = np.asarray(forest.oob_prediction_, dtype=np.float64).reshape(-1)
+    raw = np.asarray(forest.oob_prediction_, dtype=np.float64).reshape(-1)
     # What is pickled is the forest alone, as it would be fitted without this.
     del forest.oob_prediction_, forest.oob_score_
     forest.oob_score = False
     forest.warm_start = False
     forest.n_jobs = None
-    return forest, out_of_bag
+    return forest, as_price(raw, candidate.target_scale)
+
+
+def _shape(candidate: Candidate) -> str:
+    return (
+        f"{candidate.n_estimators} trees, leaves of {candidate.min_samples_leaf}+ rows, "
+        f"{candidate.max_features:g} of the features per split, fitted on "
+        f"{'log price' if candidate.target_scale == 'log' else 'price'}"
+    )
+
+
+def _unknown_coverage(coverage: float | None) -> str:
+    return "" if coverage is None else f"; homes with unknown fields {coverage:.1%}"
+
+
+def _unknown_counts(forms: list[Formulario]) -> dict[str, int]:
+    """How many homes have each optional field unknown."""
+    return {
+        name: sum(1 for f in forms if getattr(f, FEATURES_BY_NAME[name].attribute) is None)
+        for name in OPTIONAL
+    }
 
 
 def _check_inputs(x: np.ndarray, test_idx: np.ndarray, config: TrainingConfig) -> np.ndarray:
@@ -313,6 +457,7 @@ def _check_inputs(x: np.ndarray, test_idx: np.ndarray, config: TrainingConfig) -
 def _config_params(config: TrainingConfig) -> dict[str, object]:
     params = asdict(config)
     del params["features"]  # recorded as the manifest's own ``features``
+    params["search"] = config.search is not None  # the grid tried is in ``validation``
     return params
 
 

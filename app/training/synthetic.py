@@ -15,7 +15,13 @@ were computed from it; none of its rows is used or shipped):
 - condition: good 77 %, to renovate 17 %, new 6 %; new homes sit mostly in outer
   districts, and within a district renovated and new homes cost more;
 - a 100-tree forest on the real listings reaches hold-out R² ≈ 0.80 and MAPE ≈ 19 %,
-  so the generator adds multiplicative noise of that order rather than clean prices.
+  so the generator adds multiplicative noise of that order rather than clean prices;
+- the build year is known for half the listings; the scrape has no usable area at all.
+
+So, as in real listings, about half the homes have no age, most no usable area and a few
+no bathroom count (version 2). Prices also step across a diagonal line through Puerta del
+Sol (dearer to its north-east): a border a forest on raw coordinates can only follow as a
+staircase, and that the turned coordinates of ``app.features`` find in one cut.
 
 These are asking prices, not sale prices, and the rows are invented: a model trained on
 them shows how the service works, it does not appraise real homes.
@@ -29,8 +35,8 @@ import numpy.typing as npt
 from app.schemas.formulario import Condicion, Formulario
 from app.training.dataset import Dataset
 
-GENERATOR_VERSION = 1
-GENERATOR_DATE = datetime(2026, 11, 23, tzinfo=UTC)  # when version 1 was written
+GENERATOR_VERSION = 2
+GENERATOR_DATE = datetime(2026, 12, 6, tzinfo=UTC)  # when version 2 was written
 LISTING_YEAR = 2021  # the year of the calibration scrape; ages are counted from it
 
 # district: (listings, median €/m² built, latitude, longitude, median built m²)
@@ -70,6 +76,10 @@ CONDITION_EFFECT = {
 }
 NO_LIFT_EFFECT, GARAGE_EFFECT, GARDEN_EFFECT = 0.86, 1.05, 1.04
 NOISE_SIGMA = 0.17  # log-scale; leaves a forest near the real data's R² ≈ 0.8
+# Each side of the diagonal through Puerta del Sol (north-east dearer), multiplicative.
+DIAGONAL_EFFECT = 1.06
+# The share of homes whose value is unknown, per optional field.
+UNKNOWN_SHARE = {"antiguedad": 0.5, "superficie_util": 0.6, "banos": 0.08}
 
 
 def generate(n_rows: int, seed: int) -> Dataset:
@@ -123,6 +133,7 @@ def generate(n_rows: int, seed: int) -> Dataset:
         * np.exp(-0.045 * (km - km_district))  # cheaper away from the centre
         * (1 + 0.05 * np.sin(lat * 120) * np.cos(lon * 90))  # neighbourhood texture
         * (construida / size_median[district]) ** -0.06  # big homes cost less per m²
+        * diagonal(lat, lon)
     )
     effect = (
         np.array([CONDITION_EFFECT[c] for c in conditions])[condicion]
@@ -134,17 +145,21 @@ def generate(n_rows: int, seed: int) -> Dataset:
     )
     noise = rng.lognormal(0, NOISE_SIGMA, n_rows)
     precio = np.round(ppm2 * construida * effect * noise, -3)
+    unknown = {name: rng.random(n_rows) < share for name, share in UNKNOWN_SHARE.items()}
+
+    def known(name: str, i: int, value: float) -> float | None:
+        return None if unknown[name][i] else value
 
     formularios = [
         Formulario(
             latitud=round(float(lat[i]), 5),
             longitud=round(float(lon[i]), 5),
             superficie_construida=float(construida[i]),
-            banos=int(banos[i]),
+            banos=known("banos", i, int(banos[i])),
             habitaciones=int(habitaciones[i]),
             jardin=bool(jardin[i]),
-            antiguedad=int(antiguedad[i]),
-            superficie_util=float(util[i]),
+            antiguedad=known("antiguedad", i, int(antiguedad[i])),
+            superficie_util=known("superficie_util", i, float(util[i])),
             ascensor=bool(ascensor[i]),
             garaje=bool(garaje[i]),
             condicion=conditions[condicion[i]],
@@ -163,6 +178,14 @@ def generate(n_rows: int, seed: int) -> Dataset:
         ),
         dated=GENERATOR_DATE,
     )
+
+
+def diagonal(lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``DIAGONAL_EFFECT`` north-east of the line through Puerta del Sol at 45°, its
+    inverse south-west of it."""
+    north = (lat - PUERTA_DEL_SOL[0]) * KM_PER_DEG_LAT
+    east = (lon - PUERTA_DEL_SOL[1]) * KM_PER_DEG_LON
+    return np.where(north + east > 0, DIAGONAL_EFFECT, 1 / DIAGONAL_EFFECT)
 
 
 def _km_from_centre(

@@ -21,6 +21,11 @@ class IntervalCalibration(BaseModel):
     lower: list[float] = Field(description="Per bin: log(lower / price) in units of σ.")
     upper: list[float] = Field(description="Per bin: log(upper / price) in units of σ.")
     sigma: float = Field(gt=0, description="σ where no zone is near enough.")
+    unknown_scale: dict[str, float] = Field(
+        default_factory=dict,
+        description="σ is multiplied by this for homes with these fields unknown (names "
+        "joined by '+', in Formulario order); a pattern not listed takes the largest.",
+    )
 
 
 class ZoneCells(BaseModel):

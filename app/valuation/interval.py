@@ -4,11 +4,14 @@
 (``zones``); ``lower`` and ``upper`` are the conformal quantiles of those errors in units
 of σ, calibrated apart for cheap, middle and dear predictions. So the interval is wider
 in euros for a dearer home, and wider where the forest erred more. How it was fitted and
-how often it held on hold-out homes is in the manifest (``interval``).
+how often it held on hold-out homes is in the manifest (``interval``). A home with fields
+left unknown is priced less surely: σ is scaled by how much larger the forest's errors
+were on training homes with the same fields unknown.
 """
 
 import math
 from bisect import bisect_right
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +33,14 @@ class Interval:
         self._edges_array = np.array(self._edges)
         self._lower_array = np.array(self._lower)
         self._upper_array = np.array(self._upper)
+        self._unknown_scale = dict(calibration.unknown_scale)
+        self._unseen_scale = max([1.0, *self._unknown_scale.values()])
+
+    def scale(self, unknown: Sequence[str]) -> float:
+        """σ's multiplier for a home with the ``unknown`` fields (1 when none is)."""
+        if not unknown:
+            return 1.0
+        return self._unknown_scale.get(pattern(unknown), self._unseen_scale)
 
     def bounds(self, price: float, sigma: float) -> tuple[float, float]:
         """Lower and upper bound for one predicted price (plain floats: no numpy call)."""
@@ -44,3 +55,8 @@ class Interval:
         lower = prices * np.exp(self._lower_array[b] * sigmas)
         upper = prices * np.exp(self._upper_array[b] * sigmas)
         return lower, upper
+
+
+def pattern(unknown: Sequence[str]) -> str:
+    """The key of a set of unknown fields (already in Formulario order)."""
+    return "+".join(unknown)

@@ -3,25 +3,33 @@
 A forest cannot extrapolate: past the largest home it saw, every home gets the price of
 the largest one. So the answer says so, field by field, when a value lies outside the
 range seen in training, when no training home lies near the coordinates, and when a
-combination of fields (bedrooms in so few m², ...) is one no training home had.
+combination of fields (bedrooms in so few m², ...) is one no training home had. What the
+client left unknown is compared with nothing.
 """
 
 from collections.abc import Callable, Mapping
 
-from app.features import FEATURES, Kind
+from app.features import FIELDS, Kind
 from app.i18n import Language, message
 from app.schemas.formulario import Formulario
 from app.schemas.manifest import FeatureRange
 from app.schemas.prediccion import Advertencia
 from app.valuation.artefact import Ratio
 
-# Ratios of two fields whose training range says whether a combination was ever seen.
-RATIOS: dict[str, Callable[[Formulario], float]] = {
+# Ratios of two fields whose training range says whether a combination was ever seen;
+# None when a field in it is unknown.
+RATIOS: dict[str, Callable[[Formulario], float | None]] = {
     "m2_por_habitacion": lambda f: f.superficie_construida / max(f.habitaciones, 1),
-    "m2_por_bano": lambda f: f.superficie_construida / f.banos,
-    "banos_por_habitacion": lambda f: f.banos / max(f.habitaciones, 1),
+    "m2_por_bano": lambda f: None if f.banos is None else f.superficie_construida / f.banos,
+    "banos_por_habitacion": lambda f: None if f.banos is None else f.banos / max(f.habitaciones, 1),
 }
-_CHECKED = tuple(f for f in FEATURES if f.kind in (Kind.NUMBER, Kind.COUNT))
+_CHECKED = tuple(f for f in FIELDS if f.kind in (Kind.NUMBER, Kind.COUNT))
+_OPTIONAL = tuple((f.attribute, f.name) for f in FIELDS if f.optional)
+
+
+def unknown_fields(formulario: Formulario) -> list[str]:
+    """The fields of ``formulario`` left unknown, by wire name."""
+    return [name for attribute, name in _OPTIONAL if getattr(formulario, attribute) is None]
 
 
 class Novelty:
@@ -39,12 +47,23 @@ class Novelty:
         found = []
         for attribute, name, seen in self._fields:
             value = getattr(formulario, attribute)
-            if not seen.min <= value <= seen.max:
+            if value is not None and not seen.min <= value <= seen.max:
                 found.append(self._outside(name, float(value), seen, language))
         for name, ratio, seen_ratio in self._ratios:
             value = ratio(formulario)
-            if not seen_ratio.min <= value <= seen_ratio.max:
+            if value is not None and not seen_ratio.min <= value <= seen_ratio.max:
                 found.append(self._combination(name, value, seen_ratio, language))
+        unknown = unknown_fields(formulario)
+        if unknown:
+            found.append(
+                Advertencia(
+                    campo="desconocidos",
+                    valor=None,
+                    minimo=None,
+                    maximo=None,
+                    mensaje=message("unknown", language, campos=", ".join(unknown)),
+                )
+            )
         if not near:
             found.append(
                 Advertencia(

@@ -26,6 +26,7 @@ def test_predecir_returns_the_models_price(
         "precio_m2",
         "zona",
         "advertencias",
+        "desconocidos",
         "timestamp",  # fecha's former name, still sent
     }
     assert body["precio"] == pytest.approx(sklearn_prices(tiny_bundle, [formulario])[0], abs=0.01)
@@ -115,7 +116,9 @@ def test_non_finite_numbers_are_refused(
     assert "finite" in error["msg"] or "whole number" in error["msg"]
 
 
-@pytest.mark.parametrize("field", ["latitud", "baños", "condicion", "superficie_util", "garaje"])
+@pytest.mark.parametrize(
+    "field", ["latitud", "superficie_construida", "habitaciones", "condicion", "garaje"]
+)
 def test_missing_field_is_named(client: TestClient, formulario: dict[str, Any], field: str) -> None:
     del formulario[field]
 
@@ -123,6 +126,51 @@ def test_missing_field_is_named(client: TestClient, formulario: dict[str, Any], 
 
     assert error["loc"] == ["body", field]
     assert error["type"] == "missing"
+
+
+@pytest.mark.parametrize(
+    "unknown",
+    [
+        pytest.param({"antiguedad": None}, id="age-null"),
+        pytest.param({"superficie_util": None, "baños": None}, id="two-null"),
+        pytest.param({"antiguedad": ..., "superficie_util": ..., "baños": ...}, id="left-out"),
+    ],
+)
+def test_unknown_fields_are_appraised_and_named(
+    client: TestClient, formulario: dict[str, Any], tiny_bundle: Path, unknown: dict[str, Any]
+) -> None:
+    sent = {k: v for k, v in {**formulario, **unknown}.items() if v is not ...}
+
+    response = client.post("/predecir", json=sent)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["precio"] == pytest.approx(sklearn_prices(tiny_bundle, [sent])[0], abs=0.01)
+    names = [n for n in ("baños", "antiguedad", "superficie_util") if n in unknown]
+    assert body["desconocidos"] == names
+    (warning,) = [a for a in body["advertencias"] if a["campo"] == "desconocidos"]
+    assert all(name in warning["mensaje"] for name in names)
+    assert "wider" in warning["mensaje"]
+
+
+def test_an_unknown_field_widens_the_interval(
+    client: TestClient, formulario: dict[str, Any]
+) -> None:
+    known = client.post("/predecir", json=formulario).json()["intervalo"]
+    unknown = client.post("/predecir", json={**formulario, "antiguedad": None}).json()
+
+    def width(i: dict[str, float]) -> float:
+        return i["superior"] / i["inferior"]
+
+    assert width(unknown["intervalo"]) > width(known)
+
+
+def test_a_required_field_sent_as_null_is_refused(
+    client: TestClient, formulario: dict[str, Any]
+) -> None:
+    error = first_error(client.post("/predecir", json={**formulario, "habitaciones": None}))
+
+    assert error["loc"] == ["body", "habitaciones"]
 
 
 def test_unknown_field_is_named(client: TestClient, formulario: dict[str, Any]) -> None:

@@ -57,7 +57,7 @@ MODELS: dict[str, type[BaseModel]] = {
         schemas.Formulario, schemas.Lote, schemas.Muestra, schemas.PeticionEvaluacion,
         schemas.Prediccion, schemas.PrediccionLote, schemas.Metricas, schemas.Evaluacion,
         schemas.Errores, schemas.Problema, schemas.Estado, schemas.Modelo, estado.Origen,
-        estado.Firma, manifest.Versions,
+        estado.Firma, manifest.Versions, manifest.Candidate, manifest.CrossValidation,
         manifest.FeatureRange, manifest.TrainingData, manifest.Reference,
         manifest.IntervalSummary, manifest.ZonesSummary, prediccion.Intervalo, prediccion.Zona,
         prediccion.Advertencia, prediccion.Contribucion, prediccion.PrediccionLoteDetalle,

@@ -238,8 +238,8 @@ def test_bad_query_parameters_are_named(
 
 def test_the_feature_carrying_all_the_signal_is_named_first(tmp_path: Path) -> None:
     # Prices that depend on the age of the building alone.
-    homes = generate(1500, 5).formularios
-    precios = np.array([500_000.0 - 3_000 * h.antiguedad for h in homes])
+    homes = [h for h in generate(3000, 5).formularios if h.antiguedad is not None]
+    precios = np.array([500_000.0 - 3_000 * (h.antiguedad or 0) for h in homes])
     data = Dataset(homes, precios, "age-only", True, "prices from age alone")
     bundle = tmp_path / "b"
     train(data, bundle, TINY, say=lambda _: None, progress=False)

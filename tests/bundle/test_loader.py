@@ -11,6 +11,7 @@ from app.bundle.artefacts import sha256_file
 from app.bundle.loader import BundleError, load_bundle
 from app.cli import main
 from app.engines import sklearn as sklearn_engine
+from app.features import FEATURES
 from tests.helpers import make_client
 
 Tamper = Callable[[Path], None]
@@ -67,7 +68,7 @@ REFUSALS = [
     ),
     pytest.param(
         _edit_manifest(lambda m: m["features"].remove("garaje")),
-        "the manifest lists 10 features",
+        f"the manifest lists {len(FEATURES) - 1} features",
         id="feature-count",
     ),
     pytest.param(

@@ -11,8 +11,10 @@ from sklearn.ensemble import RandomForestRegressor
 
 from app.bundle.artefacts import sha256_file
 from app.bundle.loader import load_bundle
+from app.engines import priced
 from app.engines.onnx import PARALLEL_FROM_ROWS, OnnxEngine
 from app.engines.sklearn import SklearnEngine
+from app.features import FEATURES
 from app.training.compile import forest_to_onnx
 from tests.helpers import ClientFactory
 
@@ -49,11 +51,13 @@ def test_compiled_forest_equals_sklearn_bit_for_bit(params: dict[str, int]) -> N
 
 def test_bundle_engine_matches_sklearn_on_many_rows(tiny_bundle: Path) -> None:
     bundle = load_bundle(tiny_bundle)
-    sklearn = SklearnEngine(joblib.load(tiny_bundle / "model.pkl"))
+    sklearn = priced(SklearnEngine(joblib.load(tiny_bundle / "model.pkl")), "log")
     with np.load(tiny_bundle / "check.npz") as check:
         x = check["x"]
 
     assert bundle.engine.name == "onnxruntime"
+    assert bundle.manifest.target_scale == "log"
+    assert np.isnan(x).any()  # unknown fields take the branch scikit-learn learnt for them
     assert len(x) >= 1000
     assert np.array_equal(bundle.engine.predict(x), sklearn.predict(x))
 
@@ -68,10 +72,11 @@ def _replace_artefact(bundle: Path, name: str, content: bytes) -> None:
 def test_engine_that_disagrees_falls_back_to_sklearn(
     bundle_copy: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    n = len(FEATURES)
     other = RandomForestRegressor(n_estimators=2, random_state=0).fit(
-        _inputs(50, 3).repeat(3, axis=1)[:, :11], np.arange(50.0)
+        _inputs(50, 3).repeat(n, axis=1)[:, :n], np.arange(50.0)
     )
-    _replace_artefact(bundle_copy, "forest.onnx", forest_to_onnx(other, 11))
+    _replace_artefact(bundle_copy, "forest.onnx", forest_to_onnx(other, n))
 
     with caplog.at_level(logging.WARNING, logger="tasador"):
         bundle = load_bundle(bundle_copy)

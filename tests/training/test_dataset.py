@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from app.training.dataset import DatasetError, read_csv, required_columns
+from app.training.dataset import DatasetError, all_columns, read_csv
 
 # One home as a CSV writes it with decimal points; `_spanish` turns it into decimal commas.
 HOME = {
@@ -36,7 +36,7 @@ def _write(
     encoding: str = "utf-8",
 ) -> Path:
     """A CSV as Excel writes it (CRLF line ends); a row lacking a column gets it from HOME."""
-    columns = columns or required_columns()
+    columns = columns or all_columns()
     lines = [separator.join(columns)]
     lines += [separator.join({**HOME, **row}[name] for name in columns) for row in rows]
     path.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
@@ -159,13 +159,13 @@ def test_a_header_without_rows_is_refused(tmp_path: Path) -> None:
     ("columns", "rows", "line", "byte"),
     [
         pytest.param(
-            [*(c if c != "baños" else "banos" for c in required_columns()), "barrio"],
+            [*(c if c != "baños" else "banos" for c in all_columns()), "barrio"],
             [{"banos": "2", "ascensor": "si", "barrio": b} for b in ("Sol", "Sol", "Núñez")],
             4,
             "0xfa",
             id="cell",
         ),
-        pytest.param(required_columns(), [{}], 1, "0xf1", id="header"),
+        pytest.param(all_columns(), [{}], 1, "0xf1", id="header"),
     ],
 )
 def test_latin1_says_which_line_is_not_utf8(
@@ -184,7 +184,7 @@ def test_latin1_says_which_line_is_not_utf8(
 
 def test_utf16_is_named(tmp_path: Path) -> None:
     path = tmp_path / "casas.txt"
-    path.write_text("\t".join(required_columns()) + "\n", encoding="utf-16")
+    path.write_text("\t".join(all_columns()) + "\n", encoding="utf-16")
 
     with pytest.raises(DatasetError) as refused:
         read_csv(path)

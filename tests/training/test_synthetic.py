@@ -25,7 +25,7 @@ def test_rows_are_plausible_madrid_homes() -> None:
     assert lat.max() <= 40.51
     assert lon.min() >= -3.83
     assert lon.max() <= -3.55
-    assert all(h.superficie_util <= h.superficie_construida for h in homes)
+    assert all((h.superficie_util or 0) <= h.superficie_construida for h in homes)
     assert 200_000 < np.median(data.precios) < 400_000  # calibration: 290,000 €
     assert 2_500 < np.median(data.precios / built) < 4_000  # calibration: 3,317 €/m²
     assert {h.condicion for h in homes} == set(Condicion)
@@ -45,3 +45,17 @@ def test_price_per_m2_falls_away_from_the_centre() -> None:
     ppm2 = data.precios / np.array([h.superficie_construida for h in homes])
 
     assert np.median(ppm2[km < 3]) > 1.5 * np.median(ppm2[km > 8])
+
+
+def test_what_is_unknown_is_as_common_as_in_real_listings() -> None:
+    homes = generate(4000, 6).formularios
+
+    def share(attribute: str) -> float:
+        return float(np.mean([getattr(h, attribute) is None for h in homes]))
+
+    # The 2021 scrape: half without a build year, none with a usable area.
+    assert 0.45 < share("antiguedad") < 0.55
+    assert 0.55 < share("superficie_util") < 0.65
+    assert 0.04 < share("banos") < 0.12
+    assert any(h.antiguedad is None and h.superficie_util is None for h in homes)
+    assert any(h.banos is not None and h.antiguedad is not None for h in homes)

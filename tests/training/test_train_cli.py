@@ -11,7 +11,7 @@ import pytest
 from app.bundle.loader import BundleError, load_bundle
 from app.cli import main
 from app.training import pipeline
-from app.training.dataset import required_columns
+from app.training.dataset import all_columns, required_columns
 from app.training.synthetic import generate
 from tests.helpers import TINY, make_key, train_quietly
 
@@ -42,13 +42,13 @@ def test_train_from_csv_reports_rejected_rows(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = _rows(150)
-    rows[3]["superficie_util"] = ""  # line 5: header is line 1
+    rows[3]["superficie_construida"] = ""  # line 5: header is line 1
     rows[10]["habitaciones"] = "tres"  # line 12
     rows[20]["superficie_util"] = rows[20]["superficie_construida"] + 5  # line 22
     rows[30]["condicion"] = "Nuevo"  # line 32
     rows[31]["precio"] = -1  # line 33
     rows[40]["habitaciones"] = "tres"  # line 42
-    data = _write_csv(tmp_path / "casas.csv", rows, required_columns())
+    data = _write_csv(tmp_path / "casas.csv", rows, all_columns())
     out = tmp_path / "bundle"
 
     code = main(["train", "--data", str(data), "--out", str(out), "--trees", "4"])
@@ -57,7 +57,7 @@ def test_train_from_csv_reports_rejected_rows(
     err = capsys.readouterr().err
     assert "144 usable rows, 6 rejected" in err
     assert "2 row(s): habitaciones: not a number (line 12, 42)" in err
-    assert "superficie_util: empty (line 5)" in err
+    assert "superficie_construida: empty (line 5)" in err
     assert "cannot exceed superficie_construida" in err
     assert "(line 22)" in err
     assert "condicion: Input should be" in err
@@ -70,9 +70,33 @@ def test_train_from_csv_reports_rejected_rows(
     assert manifest.data.source == "casas.csv"
 
 
+def test_optional_columns_may_be_left_out_or_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = _rows(80)
+    for row in rows[:30]:
+        row["baños"] = ""
+    columns = [c for c in all_columns() if c not in ("antiguedad", "superficie_util")]
+    data = _write_csv(tmp_path / "casas.csv", rows, columns)
+
+    code = main(["train", "--data", str(data), "--out", str(tmp_path / "b"), "--trees", "2"])
+
+    assert code == 0
+    err = capsys.readouterr().err
+    manifest = load_bundle(tmp_path / "b").manifest
+    unknown_banos = sum(1 for r in rows if r["baños"] in ("", None))
+    assert manifest.data.rows == 80
+    assert manifest.data.unknown == {
+        "baños": unknown_banos,
+        "antiguedad": 80,
+        "superficie_util": 80,
+    }
+    assert f"Unknown values: baños in {unknown_banos} rows, antiguedad in 80 rows" in err
+
+
 def test_banos_column_and_extra_columns_are_accepted(tmp_path: Path) -> None:
     rows = [{**r, "banos": r.pop("baños"), "barrio": "Sol"} for r in _rows(60)]
-    columns = [c if c != "baños" else "banos" for c in required_columns()] + ["barrio"]
+    columns = [c if c != "baños" else "banos" for c in all_columns()] + ["barrio"]
     data = _write_csv(tmp_path / "casas.csv", rows, columns)
 
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "b"), "--trees", "2"]) == 0
@@ -82,7 +106,7 @@ def test_banos_column_and_extra_columns_are_accepted(tmp_path: Path) -> None:
 def test_missing_column_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    columns = [c for c in required_columns() if c not in ("precio", "garaje")]
+    columns = [c for c in all_columns() if c not in ("precio", "garaje")]
     data = _write_csv(tmp_path / "casas.csv", _rows(30), columns)
 
     code = main(["train", "--data", str(data), "--out", str(tmp_path / "b")])
@@ -92,6 +116,7 @@ def test_missing_column_is_one_line_and_exit_2(
     assert errors == [
         f"tasador train: {data} lacks column(s) garaje, precio; expected: "
         + ", ".join(required_columns())
+        + ", and if known baños, antiguedad, superficie_util"
         + " (separated by commas, semicolons or tabs)"
     ]
     assert not (tmp_path / "b").exists()
@@ -123,7 +148,7 @@ def test_a_column_given_twice_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: dict[str, str], message: str
 ) -> None:
     data = tmp_path / "casas.csv"
-    data.write_text(_header_twice(required_columns(), extra), encoding="utf-8")
+    data.write_text(_header_twice(all_columns(), extra), encoding="utf-8")
 
     code = main(["train", "--data", str(data), "--out", str(tmp_path / "b")])
 
@@ -163,7 +188,7 @@ def test_no_usable_row_is_refused_with_the_reasons(
     rows = _rows(3)
     rows[0]["habitaciones"] = rows[2]["habitaciones"] = "tres"
     rows[1]["garaje"] = "quizá"
-    data = _write_csv(tmp_path / "casas.csv", rows, required_columns())
+    data = _write_csv(tmp_path / "casas.csv", rows, all_columns())
 
     code = main(["train", "--data", str(data), "--out", str(tmp_path / "b")])
 
@@ -177,7 +202,7 @@ def test_no_usable_row_is_refused_with_the_reasons(
 
 
 def test_too_few_usable_rows_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    data = _write_csv(tmp_path / "casas.csv", _rows(5), required_columns())
+    data = _write_csv(tmp_path / "casas.csv", _rows(5), all_columns())
 
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "b")]) == 2
     assert "training needs at least 20" in capsys.readouterr().err

@@ -87,6 +87,17 @@ def test_the_example_home_is_appraised_as_the_api_does(app: Any, tasador: Server
     assert any(expected["modelo"] in text for text in _texts(app, "caption"))
 
 
+def test_no_lo_se_sends_a_field_as_unknown(app: Any, tasador: ServerProcess) -> None:
+    next(c for c in app.checkbox if c.key == "antiguedad_no_lo_se").check()
+    _button(app, "Tasar").click().run()
+    expected = _post_es(f"{tasador.url}/predecir", {**FORMULARIO_EJEMPLO, "antiguedad": None})
+
+    assert not app.exception
+    assert _metric(app, "Precio estimado") == _euros(expected["precio"])
+    assert expected["desconocidos"] == ["antiguedad"]
+    assert any("Sin dato: antiguedad" in text for text in _texts(app, "warning"))
+
+
 def test_a_click_on_the_map_moves_the_home_and_its_price(app: Any, tasador: ServerProcess) -> None:
     (component,) = app.get("component_instance")  # st_folium, which AppTest cannot click
     app.session_state[component.key] = {"last_clicked": {"lat": 40.45, "lng": -3.68}}
