@@ -1,5 +1,6 @@
 """fly.toml parses and agrees with the Dockerfile and the app."""
 
+import importlib.util
 import re
 import tomllib
 from pathlib import Path
@@ -56,6 +57,20 @@ def test_concurrency_limits_are_requests_and_ordered(fly: dict[str, Any]) -> Non
 
     assert limits["type"] == "requests"
     assert 0 < limits["soft_limit"] < limits["hard_limit"]
+
+
+def test_concurrency_limits_name_the_command_that_measured_them() -> None:
+    """The figures beside the limits come with a command that still exists."""
+    text = (ROOT / "fly.toml").read_text()
+    comment = text[: text.index("[http_service.concurrency]")].rsplit("\n\n", 1)[-1]
+    found = re.search(r"`uv run python -m ([\w.]+)([^`]*)`", comment)
+
+    assert found is not None, comment
+    module, flags = found.groups()
+    assert importlib.util.find_spec(module) is not None
+    source = (ROOT / (module.replace(".", "/") + ".py")).read_text()
+    for flag in re.findall(r"--[\w-]+", flags):
+        assert f'"{flag}"' in source, flag
 
 
 def test_metrics_are_scraped_from_the_served_port(fly: dict[str, Any], client: TestClient) -> None:
