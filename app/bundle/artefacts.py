@@ -137,20 +137,30 @@ def npz_arrays(path: Path, data: bytes, names: tuple[str, ...]) -> dict[str, npt
     """The arrays ``names`` of the ``.npz`` file ``data`` (the bundle's ``path``), read
     without pickle; ``BundleError`` when it is corrupt, lacks one of them, or would take
     more than ``MAX_FILE_BYTES`` once decompressed."""
+    npz_within_cap(path, data)
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            declared = sum(info.file_size for info in archive.infolist())
-        if declared > MAX_FILE_BYTES:  # checked before anything is decompressed
-            raise BundleError(
-                f"{path} would take {declared} bytes decompressed, more than the "
-                f"{MAX_FILE_BYTES} a bundle file may hold"
-            )
         with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
             return {name: arrays[name] for name in names}
     except KeyError as exc:
         raise BundleError(f"{path} holds no array {exc}") from None
     except _CORRUPT as exc:
         raise BundleError(f"{path} cannot be read: {_reason(exc)}") from None
+
+
+def npz_within_cap(path: Path, data: bytes) -> None:
+    """``BundleError`` unless the ``.npz`` file ``data`` (the bundle's ``path``) is a zip
+    archive whose members take at most ``MAX_FILE_BYTES`` once decompressed (as their
+    headers say, before anything is decompressed; zipfile reads no further)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except _CORRUPT as exc:
+        raise BundleError(f"{path} cannot be read: {_reason(exc)}") from None
+    if declared > MAX_FILE_BYTES:
+        raise BundleError(
+            f"{path} would take {declared} bytes decompressed, more than the "
+            f"{MAX_FILE_BYTES} a bundle file may hold"
+        )
 
 
 # What reading a corrupt zip archive or .npy array raises (zlib.error and struct.error are

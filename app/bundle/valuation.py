@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from app.allocator import return_freed_memory
-from app.bundle.artefacts import BundleError, npz_arrays
+from app.bundle.artefacts import BundleError, npz_within_cap
 from app.bundle.engine_choice import Expected
 from app.features import FeatureBuilder
 from app.schemas.formulario import Formulario
@@ -87,7 +87,7 @@ def load_valuation(
     explainer = None
     if LEAVES_FILE in artefacts and CONTRIBUTIONS_FILE in artefacts:
         leaves, table = artefacts[LEAVES_FILE], artefacts[CONTRIBUTIONS_FILE]
-        npz_arrays(directory / CONTRIBUTIONS_FILE, table, ("contributions", "roots"))
+        npz_within_cap(directory / CONTRIBUTIONS_FILE, table)  # read by the Explainer
         try:  # checked now, then built again on first use
             _check(_explainer(leaves, table, manifest), manifest, features, expected)
         except ExplanationsUnavailableError as exc:
