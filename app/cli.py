@@ -203,7 +203,13 @@ def serve(settings: Settings) -> int:
         # worker starts; each worker builds its app (and loads its bundle) on its own.
         del bundle
         gc.collect()
-        uvicorn.run("app.main:create_app", factory=True, workers=settings.workers, **server)
+        from app.supervisor import ReloadingSupervisor
+
+        config = uvicorn.Config(
+            "app.main:create_app", factory=True, workers=settings.workers, **server
+        )
+        # As uvicorn.run does for several workers, with SIGHUP passed on to each worker.
+        ReloadingSupervisor(config, sockets=[config.bind_socket()]).run()
     return 0
 
 

@@ -113,6 +113,12 @@ class Settings(BaseSettings):
         "(tasador claves prints it) or the path of a PEM public key file. A JSON list or a "
         "comma-separated list.",
     )
+    reload_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds a reload (SIGHUP) may take to read, verify and warm the bundle "
+        "(an MLflow one downloaded too) before it is refused and the old model kept.",
+    )
     engine: EngineChoice = Field(
         default="auto",
         description="auto: the first registered engine that reproduces scikit-learn's "

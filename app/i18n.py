@@ -4,10 +4,12 @@ prefers it (``Accept-Language: es``).
 Only prose is translated; names (fields, ``loc``, ``type``, ``campo``) stay as they are.
 """
 
+import re
 from typing import Literal
 
 Language = Literal["en", "es"]
 DEFAULT: Language = "en"
+_QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")
 LANGUAGES: tuple[Language, ...] = ("en", "es")
 
 MESSAGES: dict[str, dict[Language, str]] = {
@@ -124,10 +126,11 @@ def negotiate(accept_language: str | None) -> Language:
         primary = tag.strip().lower().split("-")[0]
         weight = 1.0
         if params.strip().startswith("q="):
-            try:
-                weight = float(params.strip()[2:])
-            except ValueError:
+            # RFC 9110's qvalue, 0 to 1 with at most three decimals: float() would also
+            # take "1e309" (infinity, above every other weight), "nan" or "-1".
+            if not _QVALUE.fullmatch(params.strip()[2:]):
                 continue
+            weight = float(params.strip()[2:])
         if primary in LANGUAGES and weight > best[0]:
             best = (weight, primary)
         elif primary == "*" and weight > best[0]:

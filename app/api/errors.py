@@ -76,6 +76,8 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     ),
 }  # fmt: skip
 MAX_ECHO_CHARS = 200
+# Whole numbers are capped alike: a 4,000-digit one is valid JSON, and was sent back whole.
+_MAX_ECHO_INT = 10 ** (MAX_ECHO_CHARS - 1)  # at most 199 digits and a sign
 MAX_LOC_CHARS = 64  # a field name sent back in loc, at most (an unknown key can be huge)
 
 log = logging.getLogger("tasador")
@@ -114,6 +116,8 @@ def _problem(error: dict[str, Any], language: Language) -> dict[str, Any]:
     value = error.get("input")
     if isinstance(value, str) and (error["type"] == "json_invalid" or len(value) > MAX_ECHO_CHARS):
         pass  # the raw body, or a long text: not worth sending back
+    elif isinstance(value, int) and abs(value) >= _MAX_ECHO_INT:
+        pass  # a long number, likewise
     elif "input" in error and (value is None or isinstance(value, str | int | float | bool)):
         problem["input"] = _json_safe(value)
     if ctx := error.get("ctx"):

@@ -7,7 +7,6 @@ cannot be built or strays from them by more than its tolerance is passed over wi
 warning line; when it is the last candidate, the bundle is refused.
 """
 
-import io
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import numpy.typing as npt
 from pydantic import ValidationError
 
 from app.bundle import CHECK_FILE, MANIFEST_FILE
-from app.bundle.artefacts import BundleError
+from app.bundle.artefacts import BundleError, npz_arrays
 from app.engines import (
     ENGINES,
     Engine,
@@ -64,12 +63,9 @@ def expected_answers(
     ]
     if check is not None:
         path = directory / CHECK_FILE
-        try:
-            with np.load(io.BytesIO(check), allow_pickle=False) as arrays:
-                x, y = arrays["x"].astype(np.float64), arrays["y"].astype(np.float64)
-        except (OSError, KeyError, ValueError) as exc:
-            raise BundleError(f"{path} cannot be read: {exc}") from None
-        if x.ndim != 2 or x.shape != (len(y), len(manifest.features)):
+        arrays = npz_arrays(path, check, ("x", "y"))
+        x, y = arrays["x"].astype(np.float64), arrays["y"].astype(np.float64)
+        if y.ndim != 1 or x.ndim != 2 or x.shape != (len(y), len(manifest.features)):
             raise BundleError(
                 f"{path} holds a {x.shape} matrix for {len(y)} predictions, "
                 f"but the manifest lists {len(manifest.features)} features"
@@ -99,6 +95,23 @@ def choose_engine(
 ) -> Engine:
     """The engine that serves: ``choice`` itself, or for ``auto`` the first registered
     engine whose artefact is in the bundle and that reproduces ``expected``."""
+    chosen = _choose(choice, directory, artefacts, manifest, expected)
+    # The artefacts of the engines not built are checked as far as they can be without
+    # building them: a bundle with a damaged file is refused whichever engine serves.
+    for spec in ENGINES.values():
+        data = artefacts.get(spec.artefact) if spec.name != chosen.name else None
+        if data is not None and (reason := spec.damaged(data)) is not None:
+            raise BundleError(f"{directory / spec.artefact} {reason}")
+    return chosen
+
+
+def _choose(
+    choice: EngineChoice,
+    directory: Path,
+    artefacts: Mapping[str, bytes],
+    manifest: Manifest,
+    expected: list[Expected],
+) -> Engine:
     candidates = [ENGINES[choice]] if choice != "auto" else list(ENGINES.values())
     candidates = [spec for spec in candidates if spec.artefact in artefacts]
     if not candidates:
@@ -135,7 +148,11 @@ def _try(
         engine = priced(spec.build(data, len(manifest.features)), manifest.target_scale)
     except EngineUnusableError as exc:
         return str(exc) if refuse else f"{spec.artefact} unusable ({exc})"
-    error, item, i = _worst(engine, expected)
+    try:
+        error, item, i = _worst(engine, expected)
+    except Exception as exc:  # a runtime raises its own types; each means "cannot serve"
+        reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+        return f"fails on the reference inputs ({reason})"
     if error <= spec.tolerance:
         return engine
     if refuse:

@@ -56,6 +56,13 @@ def load_bundle(
     ``trusted_keys`` (``app.bundle.signing.public_key`` forms), one of them must have signed
     it."""
     directory = Path(directory)
+    try:
+        return _load(directory, engine, trusted_keys)
+    except MemoryError:  # a forged array shape or a file larger than this machine allows
+        raise BundleError(f"{directory}: not enough memory to load the bundle") from None
+
+
+def _load(directory: Path, engine: EngineChoice, trusted_keys: Sequence[str]) -> Bundle:
     raw = manifest_bytes(directory)
     seal = check_signature(directory, raw, trusted_keys)
     manifest = parse_manifest(directory, raw)
@@ -68,7 +75,7 @@ def load_bundle(
         raise BundleError(f"{directory}: {exc}") from None
     expected = expected_answers(directory, manifest, features, artefacts.get(CHECK_FILE))
     chosen = choose_engine(engine, directory, artefacts, manifest, expected)
-    valuation = load_valuation(directory, manifest, artefacts, features)
+    valuation = load_valuation(directory, manifest, artefacts, features, expected)
     del artefacts, expected  # the engine holds what it needs; let the bytes go now
     return_freed_memory()
     _log_seal(manifest.version, seal)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.bundle import MANIFEST_FILE, SIGNATURE_FILE
-from app.bundle.artefacts import BundleError
+from app.bundle.artefacts import BundleError, read_bundle_file
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -48,6 +48,7 @@ ALGORITHM = "Ed25519"
 PASSPHRASE_VARIABLE = "TASADOR_KEY_PASSPHRASE"
 KEY_BYTES = 32
 SIGNATURE_BYTES = 64
+MAX_SIGNATURE_BYTES = 64 << 10  # a manifest.sig is ~150 bytes of JSON
 # DER of an Ed25519 SubjectPublicKeyInfo up to the key itself (RFC 8410, section 4).
 _SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
@@ -152,11 +153,9 @@ def check_signature(directory: Path, manifest: bytes, trusted: Sequence[str]) ->
 def _read_signature(path: Path) -> tuple[str, bytes]:
     """The key id and signature in a ``manifest.sig``; ``BundleError`` (a reason) if none."""
     try:
-        document = json.loads(path.read_bytes())
+        document = json.loads(read_bundle_file(path.parent, path.name, MAX_SIGNATURE_BYTES))
     except FileNotFoundError:
         raise BundleError(f"no {path}") from None
-    except OSError as exc:
-        raise BundleError(f"{path} cannot be read: {exc.strerror}") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BundleError(f"{path} is not JSON") from None
     try:

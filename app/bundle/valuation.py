@@ -2,21 +2,26 @@
 
 ``valuation.json`` is plain JSON, validated by its schema; the interval it describes must
 give back the reference intervals recorded at training time. The explanation engine is
-checked the same way against the reference contributions, when it is first built (its
-files were hashed with the rest at start-up, and are hashed again then). A bundle written
-before these existed has none of them: it is served without an interval, zone or
-explanations, with one log line saying so.
+built at load and checked the same way against the reference contributions, so a bundle
+whose explanation files are damaged is refused with the rest; it is then let go (it holds
+a second ONNX Runtime session most deployments never use) and built again from the same
+verified bytes, kept in memory, on the first request that asks for an explanation. A
+bundle written before these existed has none of them: it is served without an interval,
+zone or explanations, with one log line saying so.
 """
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from pydantic import ValidationError
 
 from app.allocator import return_freed_memory
-from app.bundle.artefacts import BundleError, verified_bytes
+from app.bundle.artefacts import BundleError, npz_within_cap
+from app.bundle.engine_choice import Expected
 from app.features import FeatureBuilder
 from app.schemas.formulario import Formulario
 from app.schemas.manifest import Manifest
@@ -38,6 +43,9 @@ log = logging.getLogger("tasador")
 RTOL = 1e-9
 # Contributions are sums of many tree moves; a cent either way is rounding, not another model.
 CONTRIBUTION_ATOL_EUR = 0.01
+# How far base + Σ contributions may stray from the price, relative: float64 sums of a few
+# hundred tree moves, against a forest whose thresholds compare float32 inputs alike.
+SUM_RTOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -51,9 +59,15 @@ class ValuationParts:
 
 
 def load_valuation(
-    directory: Path, manifest: Manifest, artefacts: dict[str, bytes], features: FeatureBuilder
+    directory: Path,
+    manifest: Manifest,
+    artefacts: dict[str, bytes],
+    features: FeatureBuilder,
+    expected: Sequence[Expected],
 ) -> ValuationParts:
-    """The bundle's valuation parts, checked; ``BundleError`` when they do not hold."""
+    """The bundle's valuation parts, checked (the explanations against the reference
+    contributions, and as adding up to the ``expected`` prices); ``BundleError`` when they
+    do not hold."""
     data = artefacts.get(VALUATION_FILE)
     if data is None:
         log.warning(
@@ -72,7 +86,14 @@ def load_valuation(
     _check_reference_intervals(directory, manifest, interval, zones)
     explainer = None
     if LEAVES_FILE in artefacts and CONTRIBUTIONS_FILE in artefacts:
-        explainer = LazyExplainer(lambda: _explainer(directory, manifest, features))
+        leaves, table = artefacts[LEAVES_FILE], artefacts[CONTRIBUTIONS_FILE]
+        npz_within_cap(directory / CONTRIBUTIONS_FILE, table)  # read by the Explainer
+        try:  # checked now, then built again on first use
+            _check(_explainer(leaves, table, manifest), manifest, features, expected)
+        except ExplanationsUnavailableError as exc:
+            raise BundleError(f"{directory}: explanations cannot be given: {exc}") from None
+        return_freed_memory()  # building the session freed several times what it keeps
+        explainer = LazyExplainer(lambda: _ready(leaves, table, manifest))
     return ValuationParts(
         interval, zones, Novelty(manifest.feature_ranges, valuation.ratios), explainer
     )
@@ -105,33 +126,68 @@ def _check_reference_intervals(
             )
 
 
-def _explainer(directory: Path, manifest: Manifest, features: FeatureBuilder) -> Explainer:
-    """Build the explanation engine from its files, hashed again, and check it gives back
-    the reference contributions; ``ExplanationsUnavailableError`` (one line) otherwise."""
-    try:
-        leaves = verified_bytes(directory / LEAVES_FILE, manifest.artefacts[LEAVES_FILE])
-        table = verified_bytes(
-            directory / CONTRIBUTIONS_FILE, manifest.artefacts[CONTRIBUTIONS_FILE]
-        )
-        log_price = manifest.target_scale == "log"
-        explainer = Explainer(leaves, table, len(manifest.features), log_price)
-    except (BundleError, ValueError, OSError) as exc:
-        raise ExplanationsUnavailableError(str(exc).splitlines()[0]) from None
-    except Exception as exc:  # ONNX Runtime raises its own types; any of them means "no"
-        message = f"{LEAVES_FILE} unusable ({type(exc).__name__}: {str(exc).splitlines()[0]})"
-        raise ExplanationsUnavailableError(message) from None
-    recorded = [r for r in manifest.reference if r.contributions is not None]
-    if recorded:
-        x = features.matrix([Formulario.model_validate(r.formulario) for r in recorded])
-        got = explainer.explain(x).contributions
-        for index, reference in enumerate(recorded):
-            expected = reference.contributions or []
-            for j, (a, b) in enumerate(zip(got[index], expected, strict=True)):
-                if not math.isclose(a, b, rel_tol=1e-6, abs_tol=CONTRIBUTION_ATOL_EUR):
-                    raise ExplanationsUnavailableError(
-                        f"reference contributions do not reproduce: input {index}, "
-                        f"{manifest.features[j]} gave {a:.2f} but training recorded {b:.2f}"
-                    )
+def _ready(leaves: bytes, table: bytes, manifest: Manifest) -> Explainer:
+    explainer = _explainer(leaves, table, manifest)  # the bytes checked at load
     return_freed_memory()  # building the session freed several times what it keeps
     log.info("explanations ready for model %s", manifest.version)
     return explainer
+
+
+def _explainer(leaves: bytes, table: bytes, manifest: Manifest) -> Explainer:
+    """The explanation engine built from its files' verified bytes;
+    ``ExplanationsUnavailableError`` (one line) when it cannot be."""
+    try:
+        log_price = manifest.target_scale == "log"
+        return Explainer(leaves, table, len(manifest.features), log_price)
+    except Exception as exc:  # ONNX Runtime and numpy raise their own types; all mean "no"
+        raise ExplanationsUnavailableError(
+            f"{LEAVES_FILE} or {CONTRIBUTIONS_FILE} unusable ({_reason(exc)})"
+        ) from None
+
+
+def _check(
+    explainer: Explainer,
+    manifest: Manifest,
+    features: FeatureBuilder,
+    expected: Sequence[Expected],
+) -> None:
+    """``ExplanationsUnavailableError`` unless ``explainer`` gives back the reference
+    contributions, and its contributions add up to the price scikit-learn gave for each
+    ``expected`` input (Saabas contributions are exact: a damaged tree in the leaf graph
+    shows as a sum that misses the price, on the inputs that reach it)."""
+    recorded = [r for r in manifest.reference if r.contributions is not None]
+    try:
+        got = explainer.explain(
+            features.matrix([Formulario.model_validate(r.formulario) for r in recorded])
+        ).contributions
+        sums = [explainer.explain(item.x) for item in expected]
+    except Exception as exc:  # as above: a graph that builds may still fail to run
+        raise ExplanationsUnavailableError(
+            f"{LEAVES_FILE} fails on the reference inputs ({_reason(exc)})"
+        ) from None
+    for index, reference in enumerate(recorded):
+        contributions = reference.contributions or []
+        if len(contributions) != len(manifest.features):
+            raise ExplanationsUnavailableError(
+                f"reference input {index} records {len(contributions)} contributions for "
+                f"{len(manifest.features)} features"
+            )
+        for j, (a, b) in enumerate(zip(got[index], contributions, strict=True)):
+            if not math.isclose(a, b, rel_tol=1e-6, abs_tol=CONTRIBUTION_ATOL_EUR):
+                raise ExplanationsUnavailableError(
+                    f"reference contributions do not reproduce: input {index}, "
+                    f"{manifest.features[j]} gave {a:.2f} but training recorded {b:.2f}"
+                )
+    for item, explanation in zip(expected, sums, strict=True):
+        total = explanation.base + explanation.contributions.sum(axis=1)
+        error = np.abs(total - item.y) / np.maximum(np.abs(item.y), 1.0)
+        if len(error) and not float(np.max(error)) <= SUM_RTOL:
+            i = int(np.argmax(error))
+            raise ExplanationsUnavailableError(
+                f"{LEAVES_FILE}: explanations do not add up to the {item.what}: input {i} "
+                f"adds up to {total[i]:.2f} but training recorded {item.y[i]:.2f}"
+            )
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"

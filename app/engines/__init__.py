@@ -52,6 +52,9 @@ class EngineSpec:
     # Why the libraries installed now cannot run what was trained (library versions the
     # bundle recorded), or None when they can.
     unsupported: Callable[[Versions], str | None] = lambda _: None
+    # Why the artefact is damaged, found without building the engine (for a bundle that
+    # another engine serves), or None when nothing is found.
+    damaged: Callable[[bytes], str | None] = lambda _: None
 
 
 def _registry() -> dict[EngineName, EngineSpec]:

@@ -4,6 +4,7 @@ and the fallback when no compiled engine reproduces it."""
 import io
 import pickle
 import warnings
+import zlib
 from typing import Any
 
 import numpy as np
@@ -139,6 +140,37 @@ def unsupported(trained: Versions) -> str | None:
     return None
 
 
+def damaged(data: bytes) -> str | None:
+    """Why ``data`` cannot be the joblib pickle training writes, found without unpickling
+    it (which takes seconds for a forest): compressed (zlib, as training writes it), it must
+    decompress whole, and zlib's checksum catches any byte changed or missing; either way,
+    the pickle must start and end as pickles do."""
+    if data[:1] == _ZLIB:
+        inflate = zlib.decompressobj()
+        first, last, view = b"", b"", memoryview(data)
+        try:
+            for start in range(0, len(data), _CHUNK):  # a bounded piece at a time
+                out = inflate.decompress(view[start : start + _CHUNK])
+                first, last = first or out[:1], (last + out)[-1:]
+        except zlib.error as exc:
+            return f"is damaged: its compressed stream is corrupt ({exc})"
+        if not inflate.eof or inflate.unused_data:
+            return "is damaged: its compressed stream is cut short or followed by other bytes"
+    else:
+        first, last = data[:1], data[-1:]
+    if first != _PROTO or last != _STOP:
+        return "is not a joblib pickle (as tasador train writes it): damaged or replaced"
+    return None
+
+
+_ZLIB, _PROTO, _STOP = b"\x78", pickle.PROTO, pickle.STOP
+_CHUNK = 1 << 16
+
 SPEC = EngineSpec(
-    name=NAME, artefact=MODEL_FILE, tolerance=1e-9, build=build, unsupported=unsupported
+    name=NAME,
+    artefact=MODEL_FILE,
+    tolerance=1e-9,
+    build=build,
+    unsupported=unsupported,
+    damaged=damaged,
 )

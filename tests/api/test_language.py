@@ -111,6 +111,10 @@ def test_unknown_pages_and_methods_answer_in_the_same_shape(
         pytest.param("fr,es;q=0.8,en;q=0.5", "es", id="best-known"),
         pytest.param("es;q=0", "en", id="refused"),
         pytest.param("x" * 5000, "en", id="garbage"),
+        pytest.param("es;q=1e309", "en", id="infinite-weight"),
+        pytest.param("es;q=1e309,en;q=0.5", "en", id="infinite-weight-beside-a-valid-one"),
+        pytest.param("es;q=nan", "en", id="nan-weight"),
+        pytest.param("en;q=0.1,es;q=0.25", "es", id="weights"),
     ],
 )
 def test_accept_language_negotiation(header: str | None, language: str) -> None:

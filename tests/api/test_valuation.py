@@ -288,9 +288,8 @@ def test_an_older_bundle_is_still_served_without_the_new_parts(
     assert sum("has no valuation.json" in r.getMessage() for r in caplog.records) == 1
 
 
-def test_unusable_explanation_files_fail_only_the_explanations(
-    bundle_copy: Path, formulario: dict[str, Any]
-) -> None:
+def test_unusable_explanation_files_are_refused_at_start(bundle_copy: Path) -> None:
+    # Checked at load like the rest (issue 18): a bundle that loads serves every route.
     table = bundle_copy / "contributions.npz"
     with np.load(table) as arrays:
         contributions, roots = arrays["contributions"] * 1.5, arrays["roots"]
@@ -299,14 +298,9 @@ def test_unusable_explanation_files_fail_only_the_explanations(
     manifest["artefacts"]["contributions.npz"] = hashlib.sha256(table.read_bytes()).hexdigest()
     (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
 
-    with make_client(bundle_copy) as client:
-        plain = client.post("/predecir", json=formulario)
-        explained = client.post("/predecir?explicar=true", json=formulario)
-        again = client.post("/predecir?explicar=true", json=formulario)
-
-    assert plain.status_code == 200
-    assert explained.status_code == again.status_code == 503
-    assert "reference contributions do not reproduce" in explained.json()["detail"][0]["msg"]
+    with pytest.raises(BundleError, match="reference contributions do not reproduce") as caught:
+        load_bundle(bundle_copy)
+    assert "explanations cannot be given" in str(caught.value)
 
 
 def test_a_changed_interval_calibration_is_refused_at_start(bundle_copy: Path) -> None:
