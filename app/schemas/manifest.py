@@ -162,7 +162,7 @@ CANDIDATE_EXAMPLE: dict[str, Any] = {
     "nodes": 512_000,
 }
 VALIDATION_EXAMPLE: dict[str, Any] = {
-    "method": "GroupKFold over ~1 km grid cells",
+    "method": "GroupKFold over ~250 m grid cells",
     "folds": 5,
     "cell_km": [1.0, 1.02],
     "rows": 20_000,
@@ -199,7 +199,7 @@ class Candidate(BaseModel):
 
 class CrossValidation(BaseModel):
     """The chosen forest measured by cross-validation grouped by location: every home
-    predicted by a forest that saw no home of its ~1 km cell, its interval calibrated as
+    predicted by a forest that saw no home of its ~250 m cell, its interval calibrated as
     training calibrates it."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [VALIDATION_EXAMPLE]})

@@ -122,7 +122,7 @@ def calibrate(
 def _unknown_scales(z: Array, unknown: list[str]) -> dict[str, float]:
     """Per pattern of unknown fields, how much larger the normalised errors ``z`` are than
     on homes with every field known (on all homes, when too few are complete), leaning on
-    1 as a zone's σ leans on the city's."""
+    1 as a zone's σ leans on the city's, and at least 1."""
     keys = np.array(unknown, dtype=object)
     reference = keys == ""
     if reference.sum() < MIN_HOMES_REFERENCE:
@@ -132,7 +132,10 @@ def _unknown_scales(z: Array, unknown: list[str]) -> dict[str, float]:
     for key in sorted(set(unknown) - {""}):
         members = keys == key
         n = int(members.sum())
-        scales[key] = math.sqrt((float(np.sum(z[members] ** 2)) / r2 + SHRINK) / (n + SHRINK))
+        # Never below 1: knowing less does not make a price surer, whatever a sample says.
+        scales[key] = max(
+            1.0, math.sqrt((float(np.sum(z[members] ** 2)) / r2 + SHRINK) / (n + SHRINK))
+        )
     return scales
 
 

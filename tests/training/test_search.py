@@ -65,7 +65,7 @@ def test_grouped_figures_are_in_the_manifest_and_modelo(searched: Path) -> None:
 
 def test_a_fold_never_holds_part_of_another_folds_cell() -> None:
     homes = generate(400, 1).formularios
-    near = Formulario.model_validate({**homes[0].model_dump(), "latitud": homes[0].latitud + 1e-4})
+    near = Formulario.model_validate({**homes[0].model_dump(), "latitud": homes[0].latitud + 1e-6})
     far = Formulario.model_validate({**homes[0].model_dump(), "latitud": homes[0].latitud + 0.02})
 
     groups = location_groups([homes[0], near, far])
