@@ -25,11 +25,18 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "es": "Ninguna vivienda de entrenamiento está a menos de {km} km de estas "
         "coordenadas: el precio es menos fiable.",
     },
-    "unknown": {
-        "en": "Not known: {campos}. The range is wider because of it: it is calibrated on "
-        "homes with the same fields unknown.",
-        "es": "Sin dato: {campos}. Por eso el intervalo es más ancho: está calibrado con "
-        "viviendas a las que les faltaban los mismos datos.",
+    "unknown_wider": {
+        "en": "Not known: {campos}. The range is {cuanto} wider because of it: training homes "
+        "with the same fields unknown were priced less surely.",
+        "es": "Sin dato: {campos}. Por eso el intervalo es un {cuanto} más ancho: las "
+        "viviendas de entrenamiento sin esos datos se tasaron con menos seguridad.",
+    },
+    "unknown_as_sure": {
+        "en": "Not known: {campos}. The range allows for it: training homes with the same "
+        "fields unknown were priced as surely as the rest, so it is no wider.",
+        "es": "Sin dato: {campos}. El intervalo lo tiene en cuenta: las viviendas de "
+        "entrenamiento sin esos datos se tasaron con la misma seguridad, así que no es más "
+        "ancho.",
     },
     "ratio": {
         "en": "{etiqueta}: {valor} is {sentido} than in any training home ({minimo} to "

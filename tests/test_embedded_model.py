@@ -22,10 +22,19 @@ def test_embedded_bundle_is_the_default_training_output() -> None:
     assert manifest.data.synthetic is True
     assert manifest.data.rows == 20_000
     assert manifest.params["seed"] == defaults.seed
-    assert manifest.params["n_estimators"] == defaults.n_estimators
-    assert manifest.params["min_samples_leaf"] == defaults.min_samples_leaf
+    assert manifest.params["search"] is True
+    # The forest the grouped cross-validation chose is the one served.
+    validation = manifest.validation
+    assert validation is not None
+    assert manifest.params["n_estimators"] == validation.chosen.n_estimators
+    assert manifest.params["min_samples_leaf"] == validation.chosen.min_samples_leaf
+    assert manifest.target_scale == validation.chosen.target_scale
+    assert len(validation.candidates) == 2 * 3 * 2 * 2
+    assert manifest.data.unknown["antiguedad"] > 0.4 * manifest.data.rows
     assert manifest.metrics.r2 is not None
     assert manifest.metrics.r2 > 0.75
+    assert any(None in r.formulario.values() for r in manifest.reference)
+    assert any(None not in r.formulario.values() for r in manifest.reference)
     assert (EMBEDDED_MODEL_DIR / "model.pkl").stat().st_size < MAX_MODEL_BYTES
 
 

@@ -95,9 +95,19 @@ def test_train_logs_everything_and_serve_fetches_from_the_embedded_store(
     assert "Registered as models:/tasador/1, alias champion" in printed
     assert str(version.version) == "1"
     assert run.data.tags["tasador.version"] == manifest["version"]
+    validation = manifest["validation"]
     assert run.data.metrics == pytest.approx(
-        {k: v for k, v in manifest["metrics"].items() if v is not None}
+        {
+            **{k: v for k, v in manifest["metrics"].items() if v is not None},
+            **{
+                f"cv.{k}": float(v)
+                for k, v in validation.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            },
+        }
     )
+    assert run.data.metrics["cv.mape"] == validation["mape"]
+    assert run.data.params["target_scale"] == manifest["target_scale"]
     assert run.data.params["data.sha256"] == manifest["data"]["sha256"]
     assert run.data.params["data.synthetic"] == "True"
     assert run.data.params["n_estimators"] == "6"

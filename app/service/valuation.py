@@ -143,7 +143,13 @@ def _appraisal(
         "intervalo": intervalo,
         "precio_m2": round(precio_m2, 2),
         "zona": zona,
-        "advertencias": parts.novelty.check(formulario, near, reach, language),
+        "advertencias": parts.novelty.check(
+            formulario,
+            near,
+            reach,
+            language,
+            parts.interval.scale(unknown) if parts.interval is not None else 1.0,
+        ),
         "desconocidos": unknown,
     }
     if explanation is not None:

@@ -241,7 +241,11 @@ def train(
         version=f"rf-{_digest(artefacts)[:12]}",
         created_at=_created_at(dataset),
         estimator=type(forest).__name__,
-        params={**_config_params(config), **_params(forest)},
+        params={
+            **_config_params(config),
+            **_params(forest),
+            "target_scale": chosen.target_scale,  # what the search chose, not the default
+        },
         features=features,
         target_scale=chosen.target_scale,
         versions=current_versions(),

@@ -66,9 +66,7 @@ def log_training(
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=manifest.version) as run:
         mlflow.log_params(_params(manifest))
-        mlflow.log_metrics(
-            {k: v for k, v in manifest.metrics.model_dump().items() if v is not None}
-        )
+        mlflow.log_metrics(_metrics(manifest))
         mlflow.set_tags(
             {
                 "tasador.version": manifest.version,
@@ -125,6 +123,7 @@ def _params(manifest: Manifest) -> dict[str, Any]:
     data = manifest.data
     return {
         **manifest.params,
+        "target_scale": manifest.target_scale,
         "features": ",".join(manifest.features),
         "data.source": data.source,
         "data.synthetic": data.synthetic,
@@ -132,6 +131,17 @@ def _params(manifest: Manifest) -> dict[str, Any]:
         "data.rows_rejected": data.rows_rejected,
         "data.sha256": data.sha256,
     }
+
+
+def _metrics(manifest: Manifest) -> dict[str, float]:
+    """The hold-out metrics, and the grouped cross-validation's as ``cv.*``."""
+    metrics = {k: v for k, v in manifest.metrics.model_dump().items() if v is not None}
+    if manifest.validation is not None:
+        figures = manifest.validation.model_dump(exclude={"chosen", "candidates", "method"})
+        for name, value in figures.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                metrics[f"cv.{name}"] = float(value)
+    return metrics
 
 
 def _version_tags(manifest: Manifest) -> dict[str, Any]:

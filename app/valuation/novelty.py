@@ -41,9 +41,16 @@ class Novelty:
         self._ratios = [(name, RATIOS[name], ratios[name]) for name in RATIOS if name in ratios]
 
     def check(
-        self, formulario: Formulario, near: bool, radius_km: float, language: Language
+        self,
+        formulario: Formulario,
+        near: bool,
+        radius_km: float,
+        language: Language,
+        widening: float = 1.0,
     ) -> list[Advertencia]:
-        """Every way this home is unlike the training data (none for a typical one)."""
+        """Every way this home is unlike the training data (none for a typical one), and
+        the fields it leaves unknown, with how much wider they make its interval
+        (``widening``, the interval's multiplier of σ for them)."""
         found = []
         for attribute, name, seen in self._fields:
             value = getattr(formulario, attribute)
@@ -61,7 +68,7 @@ class Novelty:
                     valor=None,
                     minimo=None,
                     maximo=None,
-                    mensaje=message("unknown", language, campos=", ".join(unknown)),
+                    mensaje=_unknown_message(unknown, widening, language),
                 )
             )
         if not near:
@@ -111,3 +118,12 @@ class Novelty:
                 maximo=f"{seen.max:.2f}",
             ),
         )
+
+
+def _unknown_message(unknown: list[str], widening: float, language: Language) -> str:
+    campos = ", ".join(unknown)
+    if widening <= 1.0:
+        return message("unknown_as_sure", language, campos=campos)
+    # How much wider the interval's log-width is; "<1 %" where it rounds to nothing.
+    shown = f"{(widening - 1) * 100:.0f} %" if widening >= 1.005 else "<1 %"
+    return message("unknown_wider", language, campos=campos, cuanto=shown)

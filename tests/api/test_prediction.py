@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.schemas.formulario import FORMULARIO_EJEMPLO
+from app.schemas.formulario import FORMULARIO_EJEMPLO, Formulario
+from app.valuation.novelty import Novelty
 from tests.helpers import ClientFactory, first_error, sample_homes, sklearn_prices
 
 
@@ -150,7 +151,28 @@ def test_unknown_fields_are_appraised_and_named(
     assert body["desconocidos"] == names
     (warning,) = [a for a in body["advertencias"] if a["campo"] == "desconocidos"]
     assert all(name in warning["mensaje"] for name in names)
-    assert "wider" in warning["mensaje"]
+    assert "wider" in warning["mensaje"]  # by how much, or "no wider" where it is not
+
+
+@pytest.mark.parametrize(
+    ("widening", "says"),
+    [
+        pytest.param(1.25, "The range is 25 % wider because of it", id="wider"),
+        pytest.param(1.002, "The range is <1 % wider", id="barely"),
+        pytest.param(1.0, "so it is no wider", id="as-sure"),
+    ],
+)
+def test_the_unknown_warning_says_how_much_wider_the_range_is(
+    formulario: dict[str, Any], widening: float, says: str
+) -> None:
+    home = Formulario.model_validate({**formulario, "antiguedad": None})
+
+    found = Novelty({}, {}).check(home, True, 1.0, "en", widening)
+
+    (warning,) = found
+    assert warning.campo == "desconocidos"
+    assert warning.mensaje.startswith("Not known: antiguedad.")
+    assert says in warning.mensaje
 
 
 def test_an_unknown_field_never_narrows_the_interval(
