@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from operator import attrgetter
-from typing import Annotated, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import numpy as np
 import numpy.typing as npt
@@ -96,27 +96,27 @@ LOCATION: tuple[Feature, ...] = (
         for axis in ("este", "norte")
     ),
 )
-# (2, 2·len(ANGLES)): (east, north) @ _TURN gives every turned pair at once.
-_TURN = np.array(
-    [
-        value
-        for angle in ANGLES
-        for value in (
-            (math.cos(math.radians(angle)), math.sin(math.radians(angle))),
-            (-math.sin(math.radians(angle)), math.cos(math.radians(angle))),
-        )
-    ]
-).T
+# (cos, sin) of each angle. The columns are written once below with operations that give
+# the same bits on a Python float and on a numpy array (products, sums, a square root),
+# so that one home and a batch holding it get identical rows.
+_TURNS = tuple((math.cos(math.radians(a)), math.sin(math.radians(a))) for a in ANGLES)
+
+
+def _location(latitud: Any, longitud: Any) -> list[Any]:
+    """The ``LOCATION`` columns, in that order, of floats or of numpy arrays."""
+    north = (latitud - PUERTA_DEL_SOL[0]) * KM_PER_DEG_LAT
+    east = (longitud - PUERTA_DEL_SOL[1]) * KM_PER_DEG_LON
+    columns = [(east * east + north * north) ** 0.5]
+    for cos, sin in _TURNS:
+        columns += [east * cos + north * sin, north * cos - east * sin]
+    return columns
 
 
 def location_columns(
     latitud: npt.NDArray[np.float64], longitud: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
     """The ``LOCATION`` columns, in that order, for arrays of coordinates."""
-    north = (latitud - PUERTA_DEL_SOL[0]) * KM_PER_DEG_LAT
-    east = (longitud - PUERTA_DEL_SOL[1]) * KM_PER_DEG_LON
-    offsets = np.column_stack([east, north])
-    return np.column_stack([np.hypot(east, north), offsets @ _TURN])
+    return np.column_stack(_location(latitud, longitud))
 
 
 # The model's columns by default (what training fits): the fields, then the location's.
@@ -153,6 +153,11 @@ class FeatureError(ValueError):
     """The bundle's features or encodings do not fit the ``Formulario`` schema."""
 
 
+# Up to this many homes, the location columns are computed home by home in Python (about
+# 1 µs each); past it, on whole columns in numpy (a fixed ~10 µs, then far less per home).
+ROW_BY_ROW = 8
+
+
 class FeatureBuilder:
     """Builds rows in the manifest's feature order from ``Formulario`` objects."""
 
@@ -170,11 +175,14 @@ class FeatureBuilder:
         read = fields + ([n for n in LOCATION_FIELDS if n not in fields] if derived else [])
         self._read = attrgetter(*(FEATURES_BY_NAME[name].attribute for name in read))
         self._width = len(read)
-        self._fields = [self.features.index(n) for n in fields]
-        self._derived = [self.features.index(n) for n in derived]
         self._location = [read.index(n) for n in LOCATION_FIELDS] if derived else []
-        order = [f.name for f in LOCATION]
-        self._derived_from = [order.index(n) for n in derived]
+        location = [f.name for f in LOCATION]
+        self._derived = [location.index(n) for n in derived]
+        # Rows are built as the fields read, then the location columns used; this puts
+        # them in the model's order (None when they already are).
+        built = read + derived
+        order = [built.index(n) for n in self.features]
+        self._order = None if order == list(range(len(order))) else order
         self._categorical: list[tuple[int, dict[str, int]]] = []
         for name, codes in encodings.items():
             if name not in fields:
@@ -193,7 +201,7 @@ class FeatureBuilder:
         column)."""
         return FEATURES_BY_NAME[name].attribute
 
-    def _row(self, formulario: Formulario) -> list[float | None]:
+    def _row(self, formulario: Formulario) -> list[Any]:
         """The values read from one home (None where unknown), categories as codes."""
         values = self._read(formulario)
         row = list(values) if isinstance(values, tuple) else [values]
@@ -204,13 +212,17 @@ class FeatureBuilder:
     def matrix(self, formularios: Sequence[Formulario]) -> npt.NDArray[np.float64]:
         """An ``(n, n_features)`` float64 matrix, one row per home, in the given order;
         NaN where a value is unknown."""
-        read = np.array([self._row(f) for f in formularios], dtype=np.float64).reshape(
-            len(formularios), self._width
-        )
-        if not self._derived:
-            return read
-        x = np.empty((len(formularios), len(self.features)))
-        x[:, self._fields] = read[:, : len(self._fields)]
-        latitud, longitud = (read[:, i] for i in self._location)
-        x[:, self._derived] = location_columns(latitud, longitud)[:, self._derived_from]
-        return x
+        rows = [self._row(f) for f in formularios]
+        if not rows:
+            return np.empty((0, len(self.features)))
+        by_row = bool(self._derived) and len(rows) <= ROW_BY_ROW
+        if by_row:
+            latitud, longitud = self._location
+            for row in rows:
+                located = _location(row[latitud], row[longitud])
+                row += [located[j] for j in self._derived]
+        x = np.array(rows, dtype=np.float64)
+        if self._derived and not by_row:  # a batch: the location columns at once
+            located = _location(x[:, self._location[0]], x[:, self._location[1]])
+            x = np.column_stack([x, *(located[j] for j in self._derived)])
+        return x if self._order is None else x[:, self._order]

@@ -11,6 +11,7 @@ import pytest
 from app.features import FeatureBuilder, FeatureError
 from app.schemas import Formulario
 from app.training.pipeline import ENCODINGS, FEATURES
+from app.training.synthetic import generate
 from tests.helpers import TINY, make_client, sample_homes, sklearn_prices, train_quietly
 
 
@@ -93,3 +94,15 @@ def test_features_that_do_not_fit_the_schema_are_refused(
 ) -> None:
     with pytest.raises(FeatureError, match=message):
         FeatureBuilder(features, encodings)
+
+
+def test_one_home_and_a_batch_holding_it_get_the_same_bits() -> None:
+    homes = generate(40, 3).formularios
+    builder = FeatureBuilder(tuple(reversed(FEATURES)), ENCODINGS)
+
+    batch = builder.matrix(homes)
+    one_by_one = np.vstack([builder.matrix([home]) for home in homes])
+
+    assert batch.shape == (40, len(FEATURES))
+    assert np.array_equal(batch, one_by_one, equal_nan=True)
+    assert builder.matrix([]).shape == (0, len(FEATURES))

@@ -38,7 +38,7 @@ def body(model_dir: Path, manifest: Manifest) -> bytes:
     """The README's example home as MLflow's /invocations takes it (dataframe_records)."""
     encodings = load_plain((model_dir / ENCODINGS_FILE).read_bytes())
     builder = FeatureBuilder(manifest.features, encodings)
-    row = builder.row(Formulario.model_validate(FORMULARIO_EJEMPLO))
+    (row,) = builder.matrix([Formulario.model_validate(FORMULARIO_EJEMPLO)]).tolist()
     return json.dumps(
         {"dataframe_records": [dict(zip(manifest.features, row, strict=True))]}
     ).encode()
