@@ -14,7 +14,9 @@ from typing import Any
 from app.schemas.formulario import FORMULARIO_EJEMPLO
 from ui.api import ApiError, Tasador
 
-COLUMNS = list(FORMULARIO_EJEMPLO)  # the 11 fields, as the API names them
+COLUMNS = list(FORMULARIO_EJEMPLO)  # the fields, as the API names them
+# What may be left out of the file, or left empty in a row: sent as unknown.
+OPTIONAL = ("baños", "antiguedad", "superficie_util")
 SPELLINGS = {"banos": "baños"}
 COUNTS = {"baños", "habitaciones", "antiguedad"}
 YES_NO = {"jardin", "ascensor", "garaje"}
@@ -41,12 +43,12 @@ class Result:
 
 def read_csv(data: bytes) -> list[dict[str, Any]]:
     """The rows of a CSV (comma or semicolon, UTF-8), with each column's header stripped;
-    ``ValueError`` saying which of the 11 columns are missing."""
+    ``ValueError`` saying which required columns are missing."""
     text = data.decode("utf-8-sig")
     dialect = csv.Sniffer().sniff(text.splitlines()[0] if text else ",", delimiters=",;")
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     names = [SPELLINGS.get((n or "").strip(), (n or "").strip()) for n in reader.fieldnames or []]
-    missing = [c for c in COLUMNS if c not in names]
+    missing = [c for c in COLUMNS if c not in names and c not in OPTIONAL]
     if missing:
         raise ValueError(f"Faltan columnas: {', '.join(missing)}")
     return [
@@ -55,8 +57,9 @@ def read_csv(data: bytes) -> list[dict[str, Any]]:
 
 
 def formulario(row: dict[str, Any]) -> dict[str, Any]:
-    """The 11 fields of a row with JSON types; a value that does not convert is sent as
-    it is, and the API says what is wrong with it."""
+    """The fields of a row with JSON types; a value that does not convert is sent as it
+    is, and the API says what is wrong with it. An optional field absent or empty is sent
+    as unknown (null)."""
     return {name: _typed(name, row.get(name)) for name in COLUMNS}
 
 
@@ -64,6 +67,8 @@ def _typed(name: str, value: Any) -> Any:
     if not isinstance(value, str):
         return value
     text = value.strip()
+    if text == "" and name in OPTIONAL:
+        return None
     if name == "condicion":
         return text
     if name in YES_NO:

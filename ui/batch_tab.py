@@ -16,6 +16,8 @@ def render(api: Tasador) -> None:
         "Sube un CSV con una fila por vivienda y estas columnas: "
         + ", ".join(f"`{c}`" for c in batch.COLUMNS)
         + " (`banos` vale por `baños`; sí/no, true/false o 1/0 en las columnas de sí o no). "
+        + ", ".join(f"`{c}`" for c in batch.OPTIONAL)
+        + " pueden faltar, o quedar vacías donde no se sepan. "
         "Otras columnas se conservan en la tabla."
     )
     upload = st.file_uploader("Archivo CSV", type=["csv"], key="csv")

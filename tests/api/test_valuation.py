@@ -190,6 +190,11 @@ def test_larger_than_the_largest_training_home_is_flagged_not_hidden(embedded: T
 
 def test_contributions_add_up_to_the_price_to_the_cent(embedded: TestClient) -> None:
     homes = sample_homes(60)
+    for i, home in enumerate(homes):  # some homes with fields unknown, some without
+        if i % 3 == 1:
+            home["antiguedad"] = None
+        if i % 4 == 2:
+            del home["superficie_util"], home["baños"]
 
     results = embedded.post(
         "/predecir/lote?detalle=true&explicar=true", json={"formularios": homes}
@@ -204,8 +209,12 @@ def test_contributions_add_up_to_the_price_to_the_cent(embedded: TestClient) -> 
         assert effects == sorted(effects, reverse=True)
         variables = {c["variable"] for c in result["contribuciones"]}
         assert "ubicacion" in variables
-        assert variables.isdisjoint({"latitud", "longitud"})
+        assert variables.isdisjoint({"latitud", "longitud", "distancia_sol_km", "giro_45_este"})
         assert len(variables) == 10
+        for contribution in result["contribuciones"]:
+            if contribution["variable"] in result["desconocidos"]:
+                assert contribution["valor"] is None  # its effect: what not knowing it did
+    assert any(r["desconocidos"] for r in results)
     location = next(c for c in single["contribuciones"] if c["variable"] == "ubicacion")
     assert location["valor"] == [homes[0]["latitud"], homes[0]["longitud"]]
 

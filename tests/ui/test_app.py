@@ -174,6 +174,23 @@ def test_a_csv_is_appraised_and_refused_rows_are_named_by_line(
     assert app.get("download_button")
 
 
+def test_a_csv_may_leave_out_or_empty_what_is_unknown(app: Any, tasador: ServerProcess) -> None:
+    homes = [{k: v for k, v in h.items() if k != "antiguedad"} for h in sample_homes(5)]
+    homes[2]["baños"] = ""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(homes[0]))
+    writer.writeheader()
+    writer.writerows(homes)
+    app.file_uploader(key="csv").upload("casas.csv", out.getvalue().encode(), "text/csv").run()
+    _button(app, "Tasar el archivo").click().run()
+    sent = [{**h, "baños": h["baños"] or None} for h in homes]
+    expected = post_json(f"{tasador.url}/predecir/lote", {"formularios": sent})["precios"]
+
+    assert not app.exception
+    assert list(app.dataframe[0].value["precio_estimado"]) == pytest.approx(expected)
+    assert _metric(app, "Viviendas tasadas") == "5 de 5"
+
+
 def test_batches_are_sent_in_chunks_and_a_bad_row_costs_one_price(
     tasador: ServerProcess,
 ) -> None:
