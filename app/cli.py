@@ -5,6 +5,7 @@ Parsed by pydantic-settings: ``serve`` takes every ``Settings`` field as a flag,
 A bad value is one line naming the flag or variable it came from, and exit code 2.
 """
 
+import contextlib
 import gc
 import logging.config
 import os
@@ -125,6 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args in (["--version"], ["-V"]):
         print(f"tasador {_version()}")
         return 0
+    if not args:  # no command: say which there are, rather than exit in silence
+        with contextlib.suppress(SystemExit):
+            CliApp.run(Tasador, cli_args=["--help"])
+        print("tasador: choose a command, e.g. tasador serve", file=sys.stderr)
+        return EXIT_USAGE
     try:
         CliApp.run(Tasador, cli_args=args)
     except SystemExit as done:
@@ -330,9 +336,15 @@ def _track(command: TrainCommand, manifest: Any) -> int:
     print(f"MLflow run {tracked.run_id} (experiment {tracked.experiment_id}).")
     if tracked.registered:
         alias = f", alias {tracked.alias}" if tracked.alias else ""
+        # With an alias, serve the alias: moving it and a SIGHUP then swap the model.
+        uri = (
+            f"models:/{tracked.registered}@{tracked.alias}"
+            if tracked.alias
+            else f"models:/{tracked.registered}/{tracked.version}"
+        )
         print(
             f"Registered as models:/{tracked.registered}/{tracked.version}{alias}; serve it "
-            f"with: tasador serve --model-uri models:/{tracked.registered}/{tracked.version}"
+            f"with: tasador serve --model-uri {uri}"
         )
     return 0
 

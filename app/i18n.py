@@ -98,7 +98,9 @@ PROBLEMS_ES: dict[str, str] = {
     "busy": "ocupado con {in_flight} bytes de peticiones; prueba de nuevo en un momento",
     "explanations_unavailable": "las explicaciones no están disponibles: {why}",
     "not_found": "No existe",
+    "not_found.hint": "No existe esta ruta; ¿quería decir {sugerencia}?",
     "method_not_allowed": "Método no permitido",
+    "method_not_allowed.hint": "Método no permitido: esta ruta admite {metodos}",
 }
 
 
@@ -112,6 +114,8 @@ def problem_message(problem: dict[str, object], language: Language) -> str:
     values = dict(ctx) if isinstance(ctx, dict) else {}
     if kind == "extra_forbidden" and values:
         kind = "extra_forbidden.field" if "field" in values else "extra_forbidden.unknown"
+    if kind in ("not_found", "method_not_allowed") and values:
+        kind += ".hint"
     if kind == "enum" and "expected" in values:
         values["expected"] = str(values["expected"]).replace(" or ", " o ")
     template = PROBLEMS_ES.get(kind)

@@ -148,6 +148,15 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == "tasador 0.1.0"
 
 
+def test_no_command_lists_the_commands_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
+
+    assert main([]) == 2
+    captured = capsys.readouterr()
+    assert "{serve,train,claves}" in captured.out
+    assert captured.err.strip() == "tasador: choose a command, e.g. tasador serve"
+
+
 def test_readme_configuration_table_names_every_setting_and_its_flag() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]

@@ -93,6 +93,7 @@ def test_train_logs_everything_and_serve_fetches_from_the_embedded_store(
     run = client.get_run(version.run_id)
 
     assert "Registered as models:/tasador/1, alias champion" in printed
+    assert "serve it with: tasador serve --model-uri models:/tasador@champion" in printed
     assert str(version.version) == "1"
     assert run.data.tags["tasador.version"] == manifest["version"]
     validation = manifest["validation"]

@@ -120,7 +120,8 @@ def _problem(error: dict[str, Any], language: Language) -> dict[str, Any]:
         pass  # a long number, likewise
     elif "input" in error and (value is None or isinstance(value, str | int | float | bool)):
         problem["input"] = _json_safe(value)
-    if ctx := error.get("ctx"):
+    # class_name names one of our Python classes (LoteIgnore...): nothing a client sent.
+    if ctx := {k: v for k, v in (error.get("ctx") or {}).items() if k != "class_name"}:
         problem["ctx"] = {key: _json_safe(v) for key, v in ctx.items()}
     return problem
 
@@ -185,13 +186,54 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 413:  # the body limit, found while the body was read
         limit: int = request.app.state.settings.max_body_bytes
         return refusal_response(body_too_large(limit), request.scope)
-    # Starlette's own (404, 405...): the same list shape as every other refusal.
+    # Starlette's own (404, 405...): the same list shape as every other refusal, saying
+    # what would have worked.
     kinds = {404: ("not_found", "path"), 405: ("method_not_allowed", "method")}
     kind, where = kinds.get(exc.status_code, ("http_error", "request"))
+    headers = dict(exc.headers or {})
+    message, ctx = str(exc.detail), None
+    path = request.url.path
+    if exc.status_code == 404 and (near := _nearest_route(request.app, path)):
+        message, ctx = f"Not Found: no route {path}; did you mean {near}?", {"sugerencia": near}
+    elif exc.status_code == 405 and (allow := headers.get("allow") or headers.get("Allow")):
+        message = f"Method Not Allowed: {path} takes {allow}"
+        ctx = {"metodos": allow}
     refusal = RefusedError(
-        exc.status_code, str(exc.detail), loc=(where,), type=kind, headers=dict(exc.headers or {})
+        exc.status_code, message, loc=(where,), type=kind, ctx=ctx, headers=headers
     )
     return refusal_response(refusal, request.scope)
+
+
+# What clients of other model servers, and English speakers, try first.
+_ENGLISH = {
+    "/predict": "/predecir",
+    "/prediction": "/predecir",
+    "/invocations": "/predecir/lote",
+    "/batch": "/predecir/lote",
+    "/predict/batch": "/predecir/lote",
+    "/evaluate": "/evaluar",
+    "/model": "/modelo",
+    "/healthz": "/health",
+    "/readyz": "/ready",
+}
+
+
+def _nearest_route(app: FastAPI, path: str) -> str | None:
+    """The route a mistyped or English path most likely meant, as ``METHOD /path``."""
+    import difflib
+
+    # The documented routes (the OpenAPI document is built once and cached by FastAPI).
+    routes = {
+        route: sorted(method.upper() for method in methods if method != "head")
+        for route, methods in app.openapi().get("paths", {}).items()
+    }
+    wanted = path.rstrip("/").lower() or "/"
+    found = _ENGLISH.get(wanted) or next(
+        iter(difflib.get_close_matches(wanted, list(routes), n=1, cutoff=0.75)), None
+    )
+    if found is None or found not in routes:
+        return None
+    return f"{'/'.join(routes[found])} {found}"
 
 
 def install_error_handlers(app: FastAPI) -> None:
