@@ -25,7 +25,11 @@ from typing import Any
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-NOT_NETWORK = frozenset({"data", "blob", "about", "chrome", "chrome-extension", "devtools"})
+# Schemes that never reach a network: the page's own data, and Chromium's internal pages
+# (a new Chromium opens chrome-untrusted://new-tab-page/... by itself).
+NOT_NETWORK = frozenset(
+    {"data", "blob", "about", "chrome", "chrome-untrusted", "chrome-extension", "devtools"}
+)
 FLAGS = (
     "--headless=new",
     "--no-sandbox",  # as root, in a container
