@@ -163,6 +163,10 @@ def serve(settings: Settings) -> int:
 
     log_config = logs.log_config(settings.log_level, settings.log_format)
     logging.config.dictConfig(log_config)
+    if (taken := _address_taken(settings.host, settings.port)) is not None:
+        # Said before the model loads, not after, in uvicorn's words ([Errno 98]).
+        print(f"tasador: {message('cannot_start', from_environment(), why=taken)}", file=sys.stderr)
+        return EXIT_USAGE
     # The bundle loads in a thread while the server's modules are imported here: ONNX
     # Runtime builds its session mostly without the GIL, and FastAPI's import is the
     # largest part of start-up (uv run python -m benchmarks.memory, median of 5 starts:
@@ -227,6 +231,31 @@ def _raise_open_file_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _address_taken(host: str, port: int) -> str | None:
+    """Why uvicorn could not listen on ``host:port``, or None when it can."""
+    import errno
+    import socket
+
+    if port == 0:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return None  # an unknown host: uvicorn says so
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    f"{host}:{port} is already in use (another tasador?): stop it, or "
+                    "choose another port with --port"
+                )
+    return None  # anything else, uvicorn says when it binds
 
 
 def _as_environment(settings: Settings) -> dict[str, str]:

@@ -149,3 +149,25 @@ def test_the_json_format_writes_only_json_lines_one_per_request(
         line["logger"] == "tasador" and line["message"].startswith(f"serving model {version}")
         for line in lines
     )
+
+
+def test_a_busy_port_is_one_line_before_the_model_loads(
+    tiny_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from app.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["serve", "--model-dir", str(tiny_bundle / "missing"), "--port", str(port)])
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    # The port is named first: the missing bundle was never looked at.
+    assert err == [
+        f"tasador: cannot start: 127.0.0.1:{port} is already in use (another tasador?): "
+        "stop it, or choose another port with --port"
+    ]
