@@ -1,10 +1,12 @@
 """``python -m ui [streamlit flags]``: start the front end with the settings it needs.
 
 Static serving on (the map's Leaflet is served from ``ui/static``), usage statistics off
-(the browser would send them to Streamlit's servers), the developer toolbar off; any flag
-given is passed on.
+(the browser would send them to Streamlit's servers), the developer toolbar off, and
+listening on 127.0.0.1 as ``tasador serve`` does, unless ``STREAMLIT_SERVER_ADDRESS`` says
+otherwise (the image sets 0.0.0.0); any flag given is passed on.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -20,7 +22,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run ``streamlit run ui/streamlit_app.py`` with tasador's flags, then the caller's."""
     from streamlit.web import cli
 
-    sys.argv = ["streamlit", "run", str(APP), *FLAGS, *(sys.argv[1:] if argv is None else argv)]
+    local = [] if "STREAMLIT_SERVER_ADDRESS" in os.environ else ["--server.address", "127.0.0.1"]
+    given = sys.argv[1:] if argv is None else argv
+    sys.argv = ["streamlit", "run", str(APP), *FLAGS, *local, *given]
     sys.exit(cli.main())
 
 

@@ -4,6 +4,7 @@ after filling the form, clicking the map, sending a CSV, or opening the model ca
 import csv
 import io
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,31 @@ def test_an_unreachable_api_is_said_plainly(monkeypatch: pytest.MonkeyPatch) -> 
     assert not at.exception
     errors = _texts(at, "error")
     assert any("No se puede conectar con http://127.0.0.1:" in text for text in errors)
+
+
+@pytest.mark.parametrize(
+    ("environment", "address"),
+    [
+        pytest.param({}, "127.0.0.1", id="like-tasador-serve"),
+        pytest.param({"STREAMLIT_SERVER_ADDRESS": "0.0.0.0"}, None, id="the-image-says"),
+    ],
+)
+def test_the_front_end_listens_on_loopback_unless_told(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], address: str | None
+) -> None:
+    cli = require("streamlit.web.cli", INSTALL)
+    import ui.__main__ as entry
+
+    monkeypatch.delenv("STREAMLIT_SERVER_ADDRESS", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    started: list[list[str]] = []
+    monkeypatch.setattr(cli, "main", lambda: started.append(list(sys.argv)) or 0)
+    monkeypatch.setattr(sys, "argv", ["python"])
+
+    with pytest.raises(SystemExit):
+        entry.main([])
+
+    (argv,) = started
+    given = argv[argv.index("--server.address") + 1] if "--server.address" in argv else None
+    assert given == address
