@@ -253,7 +253,12 @@ def test_the_front_end_listens_on_loopback_unless_told(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     started: list[list[str]] = []
-    monkeypatch.setattr(cli, "main", lambda: started.append(list(sys.argv)) or 0)
+
+    def streamlit_main() -> int:
+        started.append(list(sys.argv))
+        return 0
+
+    monkeypatch.setattr(cli, "main", streamlit_main)
     monkeypatch.setattr(sys, "argv", ["python"])
 
     with pytest.raises(SystemExit):
