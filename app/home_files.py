@@ -35,6 +35,7 @@ DECIMAL_COMMA = ";"  # the separator of files whose numbers may be written 1.234
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 PARQUET_MAGIC = b"PAR1"
+SNIFF_BYTES = 4096  # read to tell a file of unknown suffix
 BLOCK_CHARS = 1 << 20  # text read at a time when scanning a file
 _GROUPED = re.compile(r"[+-]?\d{1,3}(\.\d{3})+")  # 1.234 or 1.234.567: thousands dots
 # A decimal comma in a cell (40,4168): then a dot in the file can only group thousands.
@@ -548,7 +549,7 @@ def kind_of(path: Path) -> str:
         return "csv"
     try:
         with path.open("rb") as raw:
-            start = raw.read(4096)
+            start = raw.read(SNIFF_BYTES)
     except OSError as exc:
         raise FileError(f"cannot read {path}: {exc.strerror}") from None
     if start.startswith(PARQUET_MAGIC):
@@ -556,7 +557,8 @@ def kind_of(path: Path) -> str:
     try:
         start.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start < len(start) - 3:  # not a character cut at the end of the block
+        # Not merely a character cut at the end of the bytes read.
+        if len(start) < SNIFF_BYTES or exc.start < len(start) - 3:
             raise FileError(
                 f"{path} is neither CSV nor Parquet (name it .csv or .parquet if it is one)"
             ) from None
