@@ -234,7 +234,8 @@ def test_a_missing_file_and_a_bad_output_name_are_one_line(
     assert lines[0].startswith(f"tasador predecir: cannot read {tmp_path / 'no.csv'}")
     assert (
         lines[1]
-        == f"tasador predecir: {tmp_path / 'out.xlsx'}: the output's name must end in .csv or .parquet"
+        == f"tasador predecir: {tmp_path / 'out.xlsx'}: the output's name must end in .csv "
+        "or .parquet"
     )
 
 
