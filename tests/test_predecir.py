@@ -54,7 +54,7 @@ def _write_parquet(path: Path, homes: list[dict[str, Any]]) -> Path:
     return path
 
 
-def _run(*args: str | Path) -> int:
+def _run(*args: str | Path | int) -> int:
     return main(["predecir", *map(str, args)])
 
 

@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from app.bundle.loader import Bundle
 from app.errors import RefusedError, too_many_rows
-from app.features import LOCATION_FIELDS, formulario_at
+from app.features import LOCATION_FIELDS, formularios_at
 from app.i18n import DEFAULT, Language
 from app.schemas.formulario import Formulario
 from app.schemas.prediccion import (
@@ -119,20 +119,22 @@ def appraise_columns(
             inferior[row], superior[row] = round(lower, 2), round(upper, 2)
     per_m2 = (precios / columns["superficie_construida"]).tolist()
     advertencias: list[Sequence[Advertencia]] = [()] * n
-    by_pattern: dict[tuple[str, ...], Sequence[Advertencia]] = {}
     unusual = parts.novelty.unusual(columns) | ~near
     has_unknown = np.array([bool(pattern) for pattern in unknown], dtype=bool)
+    # Each home it may warn of for a value, and the first of each set of unknown fields.
+    first_of: dict[tuple[str, ...], int] = {}
+    checked = []
     for row in np.flatnonzero(unusual | has_unknown).tolist():
+        if unusual[row] or first_of.setdefault(unknown[row], row) == row:
+            checked.append(row)
+    for row, home in zip(checked, formularios_at(columns, checked), strict=True):
         pattern = unknown[row]
-        if not unusual[row] and pattern in by_pattern:
-            advertencias[row] = by_pattern[pattern]
-            continue
-        found = parts.novelty.check(
-            formulario_at(columns, row), bool(near[row]), reach, language, scales[pattern]
+        advertencias[row] = parts.novelty.check(
+            home, bool(near[row]), reach, language, scales[pattern]
         )
-        if not unusual[row]:  # only the unknown fields' warning, the same for each such home
-            by_pattern[pattern] = found
-        advertencias[row] = found
+    for row in np.flatnonzero(~unusual & has_unknown).tolist():
+        # Only the unknown fields' warning: the same for every home with the same ones.
+        advertencias[row] = advertencias[first_of[unknown[row]]]
     return Appraisals(
         precio=[round(p, 2) for p in prices],
         inferior=inferior,
