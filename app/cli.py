@@ -1,7 +1,8 @@
-"""The ``tasador`` command: ``tasador serve``, ``tasador train`` and ``tasador claves``.
+"""The ``tasador`` command: ``tasador serve``, ``train``, ``claves`` and ``predecir``.
 
 Parsed by pydantic-settings: ``serve`` takes every ``Settings`` field as a flag, over its
-``TASADOR_*`` variable; ``train`` takes ``TrainCommand``'s, ``claves`` ``KeysCommand``'s.
+``TASADOR_*`` variable; ``train`` takes ``TrainCommand``'s, ``claves`` ``KeysCommand``'s,
+``predecir`` ``PredictCommand``'s (its model flags over the same variables).
 A bad value is one line naming the flag or variable it came from, and exit code 2.
 """
 
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import (
@@ -26,6 +27,7 @@ from pydantic_settings import (
 )
 
 from app.config import EMBEDDED_MODEL_DIR, ENV_PREFIX, Settings, describe, get_settings
+from app.engines import EngineChoice
 from app.i18n import from_environment, message
 
 EXIT_USAGE = 2
@@ -104,6 +106,38 @@ class KeysCommand(BaseModel):
         raise SystemExit(make_keys(self))
 
 
+def _described(name: str) -> str | None:
+    return Settings.model_fields[name].description
+
+
+class PredictCommand(BaseModel):
+    """Appraise every home of a CSV or Parquet file into a new file, as /predecir/lote
+    with detalle answers; the model flags are tasador serve's (and TASADOR_* too)."""
+
+    entrada: CliPositionalArg[Path] = Field(
+        description="CSV (the columns training reads, without precio) or Parquet file"
+    )
+    salida: Path | None = Field(
+        default=None,
+        description="output file, .csv or .parquet (default: ENTRADA.tasado.csv or "
+        ".tasado.parquet, the input's kind)",
+    )
+    filas_por_bloque: int = Field(
+        default=50_000, ge=1, description="rows read, appraised and written at a time"
+    )
+    idioma: Literal["en", "es"] | None = Field(
+        default=None, description="language of the warnings (default: the terminal's)"
+    )
+    model_dir: Path | None = Field(default=None, description=_described("model_dir"))
+    model_uri: str | None = Field(default=None, description=_described("model_uri"))
+    model_cache: Path | None = Field(default=None, description=_described("model_cache"))
+    engine: EngineChoice | None = Field(default=None, description=_described("engine"))
+
+    def cli_cmd(self) -> None:
+        """Appraise the file."""
+        raise SystemExit(predict(self))
+
+
 class Tasador(BaseSettings):
     """Madrid house-price model: train it, serve it (tasador --version: its version)."""
 
@@ -114,6 +148,9 @@ class Tasador(BaseSettings):
     serve: CliSubCommand[ServeCommand] = Field(description="serve the model bundle over HTTP")
     train: CliSubCommand[TrainCommand] = Field(description="train a model and write its bundle")
     claves: CliSubCommand[KeysCommand] = Field(description="make a key pair to sign bundles")
+    predecir: CliSubCommand[PredictCommand] = Field(
+        description="appraise every home of a CSV or Parquet file"
+    )
 
     def cli_cmd(self) -> None:
         """Run the chosen subcommand."""
@@ -375,6 +412,60 @@ def _track(command: TrainCommand, manifest: Any) -> int:
             f"Registered as models:/{tracked.registered}/{tracked.version}{alias}; serve it "
             f"with: tasador serve --model-uri {uri}"
         )
+    return 0
+
+
+def predict(command: PredictCommand) -> int:
+    """Appraise a file; 2 when the file, the output or the model cannot be used, 130 when
+    interrupted (and then no output is left)."""
+    import signal
+
+    from app.bundle.loader import BundleError
+    from app.bundle.source import load_served_bundle
+    from app.home_files import FileError
+    from app.predecir import Progress, appraise_file, default_output, output_kind
+
+    given = command.model_dump(include={"model_dir", "model_uri", "model_cache", "engine"})
+    try:
+        settings = Settings(**{name: value for name, value in given.items() if value is not None})
+        salida = command.salida or default_output(command.entrada)
+        output_kind(salida)
+        bundle = load_served_bundle(settings)
+    except (FileError, BundleError) as exc:
+        print(f"tasador predecir: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    language = command.idioma or from_environment()
+
+    def stop(signum: int, _: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, stop)  # as Ctrl-C: the output is removed
+    try:
+        summary = appraise_file(
+            bundle,
+            command.entrada,
+            salida,
+            language,
+            command.filas_por_bloque,
+            Progress(shown=sys.stderr.isatty()),
+        )
+    except FileError as exc:
+        print(f"tasador predecir: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # a full disk, a vanished folder: nothing is left behind
+        print(f"tasador predecir: cannot write {salida}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"tasador predecir: interrupted; {salida} was not written", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    refused = f", {summary.refused} with a motivo instead of a price" if summary.refused else ""
+    print(
+        f"Appraised {summary.rows} rows{refused} in {summary.seconds:.1f} s "
+        f"({summary.rate:,.0f} rows/s) into {summary.output}.",
+        file=sys.stderr,
+    )
     return 0
 
 

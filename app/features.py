@@ -149,6 +149,49 @@ def default_encodings() -> dict[str, dict[str, int]]:
     }
 
 
+def formularios_at(
+    columns: Mapping[str, npt.NDArray[Any]], rows: Sequence[int]
+) -> list[Formulario]:
+    """Rows ``rows`` of valid homes given as columns by attribute (as
+    ``FeatureBuilder.matrix_columns`` takes them), as the ``Formulario`` objects validation
+    would make of them: counts as ints, yes/no as booleans, unknown as None. Not validated
+    again: the columns hold only values ``Formulario`` accepted."""
+    picked = np.asarray(rows, dtype=np.int64)
+    values = []
+    for feature in FIELDS:
+        column = columns[feature.attribute][picked].tolist()
+        if feature.kind is Kind.CATEGORY:
+            values.append([None if v is None else feature_category(feature, v) for v in column])
+            continue
+        cast: Any = {Kind.COUNT: int, Kind.BOOLEAN: bool, Kind.NUMBER: float}[feature.kind]
+        values.append([None if v != v else cast(v) for v in column])  # v != v: NaN
+    attributes = [f.attribute for f in FIELDS]
+    return [
+        Formulario.model_construct(**dict(zip(attributes, home, strict=True)))
+        for home in zip(*values, strict=True)
+    ]
+
+
+def feature_category(feature: Feature, value: str) -> Any:
+    """A category's value as ``Formulario`` holds it (its enum member)."""
+    annotation = Formulario.model_fields[feature.attribute].annotation
+    return annotation(value) if isinstance(annotation, type) else value
+
+
+def wire_row(columns: Mapping[str, npt.NDArray[Any]], row: int) -> dict[str, Any]:
+    """Row ``row`` of homes given as columns, as a client sends it: by wire name, yes/no as
+    booleans, unknown fields left out."""
+    values: dict[str, Any] = {}
+    for feature in FIELDS:
+        value = columns[feature.attribute][row]
+        if feature.kind is Kind.CATEGORY:
+            if value is not None:
+                values[feature.name] = value
+        elif not np.isnan(value):
+            values[feature.name] = bool(value) if feature.kind is Kind.BOOLEAN else float(value)
+    return values
+
+
 class FeatureError(ValueError):
     """The bundle's features or encodings do not fit the ``Formulario`` schema."""
 
@@ -173,7 +216,8 @@ class FeatureBuilder:
         # The fields are read in one call; the location columns need the coordinates
         # even when the model does not take them as such.
         read = fields + ([n for n in LOCATION_FIELDS if n not in fields] if derived else [])
-        self._read = attrgetter(*(FEATURES_BY_NAME[name].attribute for name in read))
+        self._attributes = [FEATURES_BY_NAME[name].attribute for name in read]
+        self._read = attrgetter(*self._attributes)
         self._width = len(read)
         self._location = [read.index(n) for n in LOCATION_FIELDS] if derived else []
         location = [f.name for f in LOCATION]
@@ -221,8 +265,27 @@ class FeatureBuilder:
             for row in rows:
                 located = _location(row[latitud], row[longitud])
                 row += [located[j] for j in self._derived]
-        x = np.array(rows, dtype=np.float64)
-        if self._derived and not by_row:  # a batch: the location columns at once
-            located = _location(x[:, self._location[0]], x[:, self._location[1]])
-            x = np.column_stack([x, *(located[j] for j in self._derived)])
+        return self._finish(np.array(rows, dtype=np.float64), add_location=not by_row)
+
+    def matrix_columns(self, columns: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.float64]:
+        """The same matrix as ``matrix`` from homes given as columns by attribute (floats,
+        NaN where unknown, yes/no as 1.0 or 0.0; a category's values as text), as
+        ``app.home_files`` reads them from files."""
+        n = len(columns[LOCATION_FIELDS[0]])
+        x = np.empty((n, self._width), dtype=np.float64)
+        categorical = dict(self._categorical)
+        for j, attribute in enumerate(self._attributes):
+            if j in categorical:
+                codes = categorical[j]
+                x[:, j] = [codes[value] for value in columns[attribute].tolist()]
+            else:
+                x[:, j] = columns[attribute]
+        return self._finish(x, add_location=True)
+
+    def _finish(self, x: npt.NDArray[np.float64], add_location: bool) -> npt.NDArray[np.float64]:
+        """The rows read with the location columns added (when ``add_location``: else
+        they were added row by row), in the model's order."""
+        if self._derived and add_location:  # a batch: the location columns at once
+            columns = _location(x[:, self._location[0]], x[:, self._location[1]])
+            x = np.column_stack([x, *(columns[j] for j in self._derived)])
         return x if self._order is None else x[:, self._order]

@@ -8,6 +8,10 @@ client left unknown is compared with nothing.
 """
 
 from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from app.features import FIELDS, Kind
 from app.i18n import Language, message
@@ -23,6 +27,15 @@ RATIOS: dict[str, Callable[[Formulario], float | None]] = {
     "m2_por_bano": lambda f: None if f.banos is None else f.superficie_construida / f.banos,
     "banos_por_habitacion": lambda f: None if f.banos is None else f.banos / max(f.habitaciones, 1),
 }
+# The same ratios on columns of many homes (NaN where a field in it is unknown); the
+# operations are the same, so the values are the same bits.
+RATIO_COLUMNS: dict[str, Callable[[Mapping[str, npt.NDArray[Any]]], npt.NDArray[np.float64]]] = {
+    "m2_por_habitacion": lambda c: c["superficie_construida"] / np.maximum(c["habitaciones"], 1),
+    "m2_por_bano": lambda c: c["superficie_construida"] / c["banos"],
+    "banos_por_habitacion": lambda c: c["banos"] / np.maximum(c["habitaciones"], 1),
+}
+# Rows within this fraction of a training bound are checked one by one, by ``check``.
+_MARGIN = 1e-9
 _CHECKED = tuple(f for f in FIELDS if f.kind in (Kind.NUMBER, Kind.COUNT))
 _OPTIONAL = tuple((f.attribute, f.name) for f in FIELDS if f.optional)
 
@@ -32,6 +45,19 @@ def unknown_fields(formulario: Formulario) -> list[str]:
     return [name for attribute, name in _OPTIONAL if getattr(formulario, attribute) is None]
 
 
+def unknown_columns(columns: Mapping[str, npt.NDArray[Any]]) -> list[tuple[str, ...]]:
+    """``unknown_fields`` of many homes given as columns (NaN where unknown)."""
+    n = len(columns["latitud"])
+    codes = np.zeros(n, dtype=np.int64)
+    for bit, (attribute, _) in enumerate(_OPTIONAL):
+        codes |= np.isnan(columns[attribute]).astype(np.int64) << bit
+    patterns = {
+        code: tuple(name for bit, (_, name) in enumerate(_OPTIONAL) if code >> bit & 1)
+        for code in np.unique(codes).tolist()
+    }
+    return [patterns[code] for code in codes.tolist()]
+
+
 class Novelty:
     """The training ranges of a bundle, to compare homes with."""
 
@@ -39,6 +65,19 @@ class Novelty:
         # (attribute, name, range) for every range known: the check runs on every answer.
         self._fields = [(f.attribute, f.name, ranges[f.name]) for f in _CHECKED if f.name in ranges]
         self._ratios = [(name, RATIOS[name], ratios[name]) for name in RATIOS if name in ratios]
+
+    def unusual(self, columns: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.bool_]:
+        """Which of many homes (columns by attribute, NaN where unknown) ``check`` may
+        warn of for a value or a combination: a few more than it does (values at a bound),
+        never fewer."""
+        n = len(columns["latitud"])
+        flagged = np.zeros(n, dtype=bool)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for attribute, _, seen in self._fields:
+                flagged |= _outside(columns[attribute], seen.min, seen.max)
+            for name, _, seen_ratio in self._ratios:
+                flagged |= _outside(RATIO_COLUMNS[name](columns), seen_ratio.min, seen_ratio.max)
+        return flagged
 
     def check(
         self,
@@ -118,6 +157,13 @@ class Novelty:
                 maximo=f"{seen.max:.2f}",
             ),
         )
+
+
+def _outside(values: npt.NDArray[np.float64], low: float, high: float) -> npt.NDArray[np.bool_]:
+    """Known values outside ``[low, high]``, or within ``_MARGIN`` of a bound."""
+    slack = _MARGIN * max(abs(low), abs(high), 1.0)
+    inside = (values > low + slack) & (values < high - slack)
+    return ~inside & ~np.isnan(values)
 
 
 def _unknown_message(unknown: list[str], widening: float, language: Language) -> str:

@@ -10,6 +10,9 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+import numpy.typing as npt
+
 from app.valuation.artefact import ZoneCells
 
 KM_PER_DEG_LAT = 111.2
@@ -63,6 +66,17 @@ class ZoneGrid:
         row = math.floor((latitud - self._lat0) / self._height)
         col = math.floor((longitud - self._lon0) / self._width)
         return self._resolve(row, col)
+
+    def zones(
+        self, latitud: npt.NDArray[np.float64], longitud: npt.NDArray[np.float64]
+    ) -> list[Zone | None]:
+        """``zone`` of many points: the cells computed on whole columns (the same float
+        operations, so the same cells), each distinct cell resolved once."""
+        rows = np.floor((latitud - self._lat0) / self._height).astype(np.int64)
+        cols = np.floor((longitud - self._lon0) / self._width).astype(np.int64)
+        cells, which = np.unique(np.stack([rows, cols]), axis=1, return_inverse=True)
+        found = [self._resolve(r, c) for r, c in cells.T.tolist()]
+        return [found[i] for i in which.reshape(-1).tolist()]
 
     def _nearest(self, row: int, col: int) -> Zone | None:
         own = self._cells.get((row, col))
