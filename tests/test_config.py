@@ -153,7 +153,7 @@ def test_no_command_lists_the_commands_and_exits_2(capsys: pytest.CaptureFixture
 
     assert main([]) == 2
     captured = capsys.readouterr()
-    assert "{serve,train,claves}" in captured.out
+    assert "{serve,train,claves,predecir}" in captured.out
     assert captured.err.strip() == "tasador: choose a command, e.g. tasador serve"
 
 
