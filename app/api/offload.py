@@ -27,6 +27,8 @@ from typing import TypeVar, TypeVarTuple
 import anyio
 from anyio import to_thread
 
+from app.allocator import return_freed_memory
+
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
@@ -66,3 +68,5 @@ def _collector_paused(function: Callable[[*Ts], T], *args: *Ts) -> T:
             _running -= 1
             if _running == 0 and _resume:
                 gc.enable()
+        # What the piece freed goes back to the system, not kept by this thread's arena.
+        return_freed_memory()
