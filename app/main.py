@@ -23,6 +23,7 @@ from app.api.access import ROUTE_ACCESS, RequestGate
 from app.api.deps import API_KEY_SCHEME
 from app.api.errors import install_error_handlers
 from app.api.fast import FastTransport
+from app.api.offload import HeavyWork
 from app.api.routes import evaluation, model, monitoring, prediction, status
 from app.bundle.loader import Bundle, BundleError
 from app.bundle.source import load_served_bundle
@@ -132,6 +133,7 @@ def create_app(
     app.state.settings = settings
     app.state.bundle = bundle
     app.state.instruments = Instruments()
+    app.state.heavy = HeavyWork()
     app.state.tracing = traces
     paths = {path for _, path in ROUTE_ACCESS}
     # uvicorn's access log is off in the json format (app.logs): this replaces it.

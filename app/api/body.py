@@ -4,13 +4,13 @@ A route declares its body as usual (``formulario: Formulario``), so FastAPI docu
 ``JsonBodyRoute``, FastAPI's documented hook for custom request handling, has FastAPI read
 that body through ``parse_json`` (pydantic's own JSON parser) instead of ``json.loads``
 followed by validation, so both transports accept and refuse exactly the same bodies.
-Large bodies are parsed in a worker thread, so that they do not hold the event loop.
+Large bodies are parsed in a worker thread (``app.api.offload``), so that they do not hold
+the event loop.
 """
 
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope
 
 from app.api.errors import RefusedBody
+from app.api.offload import HeavyWork
 from app.errors import RefusalError
 from app.schemas.base import RequestModel
 from app.service.parsing import parse_json
@@ -29,11 +30,11 @@ OFFLOAD_FROM_BYTES = 32 * 1024
 ModelT = TypeVar("ModelT", bound=RequestModel)
 
 
-async def parse_sized(model: type[ModelT], body: bytes, max_rows: int) -> ModelT:
-    """``parse_json``, in a worker thread when ``body`` is large."""
+async def parse_sized(model: type[ModelT], body: bytes, max_rows: int, heavy: HeavyWork) -> ModelT:
+    """``parse_json``, in ``heavy``'s worker thread when ``body`` is large."""
     if len(body) < OFFLOAD_FROM_BYTES:
         return parse_json(model, body, max_rows)
-    return await run_in_threadpool(parse_json, model, body, max_rows)
+    return await heavy.run(parse_json, model, body, max_rows)
 
 
 class _JsonBodyRequest(Request):
@@ -47,9 +48,11 @@ class _JsonBodyRequest(Request):
     async def json(self) -> Any:
         """The validated body (FastAPI accepts the instance as it is)."""
         if self._parsed is None:
-            max_rows = self.scope["app"].state.settings.max_batch_rows
+            state = self.scope["app"].state
+            max_rows = state.settings.max_batch_rows
             try:
-                self._parsed = await parse_sized(self._model, await self.body(), max_rows)
+                body = await self.body()
+                self._parsed = await parse_sized(self._model, body, max_rows, state.heavy)
             except RefusalError as refusal:
                 raise RefusedBody(refusal) from None
         return self._parsed

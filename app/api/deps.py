@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
 from app.api.access import API_KEY_HEADER
+from app.api.offload import HeavyWork
 from app.api.operations import Context
 from app.api.scope import BUNDLE_SCOPE_KEY, LANGUAGE_SCOPE_KEY
 from app.bundle.loader import Bundle
@@ -48,6 +49,13 @@ async def get_context(
     return Context(bundle, settings, language, request.app.state.instruments)
 
 
+async def get_heavy(request: Request) -> HeavyWork:
+    """The app's lane for heavy work (``app.api.offload``)."""
+    heavy: HeavyWork = request.app.state.heavy
+    return heavy
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 BundleDep = Annotated[Bundle, Depends(get_bundle)]
 ContextDep = Annotated[Context, Depends(get_context)]
+HeavyDep = Annotated[HeavyWork, Depends(get_heavy)]

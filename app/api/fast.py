@@ -11,7 +11,6 @@ other request goes on to FastAPI; ``TASADOR_FAST_PATH=false`` leaves them all to
 
 from typing import Any
 
-from fastapi.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import ClientDisconnect
@@ -70,8 +69,10 @@ class FastTransport:
                 payload = self._answer(operation, context, body, query)
             else:
                 # Large bodies, and explanations (the first builds their engine), are
-                # answered in a worker thread, off the event loop.
-                payload = await run_in_threadpool(self._answer, operation, context, body, query)
+                # answered in a worker thread, off the event loop, one at a time.
+                payload = await scope["app"].state.heavy.run(
+                    self._answer, operation, context, body, query
+                )
         except RefusalError as refusal:
             response = refusal_response(refusal, scope)
         except HTTPException as exc:

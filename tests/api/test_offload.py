@@ -1,6 +1,9 @@
-"""A large batch is computed off the event loop: other requests are answered meanwhile."""
+"""Heavy work is done off the event loop, one piece at a time, and a detailed batch is
+written in chunks: other requests are answered meanwhile."""
 
+import gc
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,10 +12,14 @@ import httpx2
 import numpy as np
 import numpy.typing as npt
 
+from app.api.offload import HeavyWork
+from app.api.operations import CHUNK_ROWS, _detail_json
 from app.bundle.loader import load_bundle
 from app.config import Settings
 from app.engines import Engine
 from app.main import create_app
+from app.schemas.prediccion import Lote, PrediccionLoteDetalle
+from app.service.valuation import Options, appraise_batch
 from tests.helpers import sample_homes
 
 
@@ -64,3 +71,52 @@ def test_health_is_answered_while_a_large_batch_is_computed(tiny_bundle: Path) -
 
     assert order == ["health", "lote"]
     assert engine.waited_for_health
+
+
+def test_a_detailed_batch_is_written_in_chunks_with_the_same_bytes(tiny_bundle: Path) -> None:
+    bundle = load_bundle(tiny_bundle)
+    lote = Lote.model_validate({"formularios": sample_homes(2 * CHUNK_ROWS + 7)})
+    options = Options(explain=True)
+    whole = appraise_batch(bundle, lote, 10_000, detail=True, options=options)
+    assert isinstance(whole, PrediccionLoteDetalle)
+    expected = whole.__pydantic_serializer__.to_json(whole)
+
+    assert _detail_json(whole) == expected
+    assert whole.resultados == []  # each chunk was dropped once written
+    empty = PrediccionLoteDetalle(resultados=[], fecha=whole.fecha, modelo=whole.modelo)
+    assert _detail_json(empty) == empty.model_dump_json().encode()
+
+
+def test_heavy_work_runs_one_piece_at_a_time_with_the_collector_paused() -> None:
+    heavy = HeavyWork()
+    running = 0
+    seen: list[tuple[int, bool]] = []
+    lock = threading.Lock()
+
+    def piece() -> None:
+        nonlocal running
+        with lock:
+            running += 1
+            seen.append((running, gc.isenabled()))
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+
+    async def scenario() -> None:
+        async with anyio.create_task_group() as tasks:
+            for _ in range(4):
+                tasks.start_soon(heavy.run, piece)
+
+    assert gc.isenabled()
+    anyio.run(scenario)
+    assert seen == [(1, False)] * 4
+    assert gc.isenabled()  # on again afterwards
+
+
+def test_a_collector_turned_off_elsewhere_stays_off() -> None:
+    gc.disable()
+    try:
+        anyio.run(HeavyWork().run, gc.isenabled)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

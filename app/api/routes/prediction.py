@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.api.body import JsonBodyRoute
-from app.api.deps import ContextDep
+from app.api.deps import ContextDep, HeavyDep
 from app.api.errors import BODY_ERRORS
 from app.api.operations import PREDECIR, PREDECIR_LOTE, answer
 from app.schemas.formulario import Formulario
@@ -40,10 +40,13 @@ async def predecir(
     response_model=PrediccionLote | PrediccionLoteDetalle,
     responses=BODY_ERRORS,
 )
-def predecir_lote(
-    lote: Lote, params: Annotated[ParametrosLote, Query()], context: ContextDep
+async def predecir_lote(
+    lote: Lote,
+    params: Annotated[ParametrosLote, Query()],
+    context: ContextDep,
+    heavy: HeavyDep,
 ) -> Response:
     """Appraise many homes in one call, in the order sent: their prices, or with
     ``?detalle=true`` each home's whole appraisal."""
-    # A plain def: FastAPI runs it in a worker thread, off the event loop.
-    return answer(PREDECIR_LOTE, context, lote, params)
+    # In the lane for heavy work: a worker thread, off the event loop, one at a time.
+    return await heavy.run(answer, PREDECIR_LOTE, context, lote, params)
