@@ -139,7 +139,7 @@ class PredictCommand(BaseModel):
 
 
 class Tasador(BaseSettings):
-    """Madrid house-price model: train it, serve it, appraise files (tasador --version: its version)."""
+    """Madrid house-price model: train it, serve it, appraise files (tasador --version)."""
 
     model_config = SettingsConfigDict(
         cli_prog_name="tasador", cli_kebab_case=True, cli_implicit_flags=True
