@@ -21,6 +21,7 @@ from pydantic_settings import (
     BaseSettings,
     CliApp,
     CliPositionalArg,
+    CliSettingsSource,
     CliSubCommand,
     SettingsConfigDict,
     SettingsError,
@@ -165,11 +166,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args:  # no command: say which there are, rather than exit in silence
         with contextlib.suppress(SystemExit):
-            CliApp.run(Tasador, cli_args=["--help"])
+            CliApp.run(Tasador, cli_args=["--help"], cli_settings_source=_cli_source())
         print("tasador: choose a command, e.g. tasador serve", file=sys.stderr)
         return EXIT_USAGE
     try:
-        CliApp.run(Tasador, cli_args=args)
+        CliApp.run(Tasador, cli_args=args, cli_settings_source=_cli_source())
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else EXIT_USAGE
     except ValidationError as exc:
@@ -179,6 +180,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tasador: invalid setting: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return 0
+
+
+# How a flag's value is shown in --help, by the type pydantic-settings names it after.
+_METAVARS = {"Path": "PATH", "str": "TEXT", "int": "N", "float": "NUMBER"}
+
+
+def _cli_source() -> CliSettingsSource[Tasador]:
+    """pydantic-settings' CLI source, with help a person can read: no ``null`` choices,
+    metavars that say what to type (``KEY,...`` rather than ``tuple[str,...]``), and no
+    default factory's repr."""
+
+    def add_argument(parser: Any, *names: str, **kwargs: Any) -> Any:
+        metavar = kwargs.get("metavar")
+        if isinstance(metavar, str):
+            if metavar.startswith("tuple["):
+                kwargs["metavar"] = "A,B,..."
+            else:
+                kwargs["metavar"] = _METAVARS.get(metavar, metavar)
+        if isinstance(kwargs.get("help"), str) and "(default factory:" in kwargs["help"]:
+            kwargs["help"] = kwargs["help"].split(" (default factory:")[0]
+        return parser.add_argument(*names, **kwargs)
+
+    return CliSettingsSource(Tasador, cli_hide_none_type=True, add_argument_method=add_argument)
 
 
 def _version() -> str:

@@ -168,3 +168,17 @@ def test_readme_configuration_table_names_every_setting_and_its_flag() -> None:
         assert row is not None, f"{variable} is missing from the README's configuration table"
         assert f"`{flag}`" in row, f"{variable}'s row does not name {flag}"
     assert len(rows) == len(Settings.model_fields) + 1  # and PROMETHEUS_MULTIPROC_DIR
+
+
+def test_serve_help_shows_what_to_type_not_pydantic_internals(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from app.cli import main
+
+    assert main(["serve", "--help"]) == 0
+    shown = capsys.readouterr().out
+
+    assert "--api-keys A,B,..." in shown
+    assert "--port N" in shown
+    for internal in ("{str,null}", "tuple[", "default factory", "<lambda>"):
+        assert internal not in shown
