@@ -41,11 +41,16 @@ class Tasador(PythonModel):  # type: ignore[misc,unused-ignore]  # Any without M
         model_input: pd.DataFrame,
         params: dict[str, Any] | None = None,  # noqa: ARG002 - MLflow's signature; none taken
     ) -> pd.DataFrame:
-        """One row of answers per home (``app.service.tables.appraise_frame``)."""
+        """One row of answers per home (``app.service.tables.appraise_frame``); ``motivo``
+        is empty ("") where the home was appraised."""
         if self._bundle is None:  # MLflow always calls load_context first
             self.load_context(context)
         assert self._bundle is not None
-        return appraise_frame(self._bundle, model_input)
+        answers = appraise_frame(self._bundle, model_input)
+        # spark_udf casts a text column holding any text with numpy's str, None included
+        # ("None"): an empty text is what survives, the same in pandas, JSON and Spark.
+        answers["motivo"] = answers["motivo"].fillna("")
+        return answers
 
 
 def output_schema() -> Any:

@@ -73,7 +73,10 @@ def appraise_frame(
         assert isinstance(answer, PrediccionLoteDetalle)  # detail=True answers the detail
         for row, appraisal in zip(rows, answer.resultados, strict=True):
             _fill(prices, lists, row, appraisal)
-    return pd.DataFrame({**prices, **lists, "motivo": motivos}, index=frame.index)
+    # object, not pandas 3's str dtype, which holds NaN for None and which MLflow's Spark
+    # conversion turns into the text "nan".
+    motivo = pd.Series(motivos, dtype=object, index=frame.index)
+    return pd.DataFrame({**prices, **lists, "motivo": motivo}, index=frame.index)
 
 
 def _check_columns(columns: Sequence[Any]) -> None:
