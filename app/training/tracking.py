@@ -33,6 +33,10 @@ from app.schemas.manifest import Manifest
 
 APPRAISAL_NAME = "tasador"  # the logged pyfunc model's name within the run (registered)
 FOREST_NAME = "forest"  # the logged scikit-learn model's name within the run
+# What loading a bundle and appraising a table import, pinned in the pyfunc model's
+# requirements (tests/test_mlflow.py checks them against a fresh interpreter's imports);
+# MLflow adds itself.
+APPRAISAL_REQUIREMENTS = ("numpy", "onnxruntime", "pandas", "pydantic", "starlette")
 # skops (the format MLflow loads without running pickled code) must be told the one type
 # a forest holds that is not on its own safe list.
 SKOPS_TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
@@ -191,10 +195,9 @@ def _version_tags(manifest: Manifest) -> dict[str, Any]:
 
 
 def _appraisal_requirements(manifest: Manifest) -> list[str]:
-    """What loading and running the bundle imports (tests/test_mlflow.py checks the list
-    against a fresh interpreter's imports), at the versions training ran with; MLflow adds
-    itself. scikit-learn only for a bundle without a compiled engine."""
-    pinned = ["numpy", "onnxruntime", "pandas", "pydantic", "starlette"]
+    """``APPRAISAL_REQUIREMENTS`` at the versions training ran with; scikit-learn too for
+    a bundle without a compiled engine, which it would then serve."""
+    pinned = list(APPRAISAL_REQUIREMENTS)
     if manifest.versions.onnxruntime is None:
         pinned += ["scikit-learn", "joblib"]
     return [f"{name}=={version(name)}" for name in pinned]
