@@ -235,3 +235,21 @@ def require_program(name: str, install: str) -> str:
     if found is None:
         pytest.fail(f"{name} is not on PATH; install it with: {install}")
     return found
+
+
+def detailed_answers(client: TestClient, homes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``/predecir/lote?detalle=true``'s answer for ``homes``, one flat row each as the
+    MLflow model answers: prices, interval bounds, €/m², warning messages, unknown fields."""
+    response = client.post("/predecir/lote?detalle=true", json={"formularios": homes})
+    assert response.status_code == 200, response.text
+    return [
+        {
+            "precio": r["precio"],
+            "intervalo_inferior": r["intervalo"]["inferior"],
+            "intervalo_superior": r["intervalo"]["superior"],
+            "precio_m2": r["precio_m2"],
+            "advertencias": [w["mensaje"] for w in r["advertencias"]],
+            "desconocidos": r["desconocidos"],
+        }
+        for r in response.json()["resultados"]
+    ]

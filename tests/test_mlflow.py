@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from app.service.tables import OUTPUT_COLUMNS
+from app.training.tracking import APPRAISAL_REQUIREMENTS
 from tests.helpers import answers_across_a_swap, post_json, require, train_quietly
 from tools.process import TASADOR_SERVE, ServerProcess
 
@@ -20,7 +22,12 @@ pytestmark = [
     pytest.mark.mlflow,
     # MLflow 3.17's SQLite store uses a loader strategy SQLAlchemy 2.1 deprecates.
     pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning"),
+    # MLflow 3.17 warns about one of its own type hints when mlflow.pyfunc is imported.
+    pytest.mark.filterwarnings("ignore:.*Any type hint is inferred as AnyType:UserWarning"),
 ]
+
+# Imported when installed, by pandas (pyarrow) and pyarrow (cloudpickle), never required.
+OPTIONAL_IMPORTS = {"pyarrow", "cloudpickle"}
 
 INSTALL = "uv sync --extra mlflow-train --group mlflow-server"
 TRAIN = (sys.executable, "-m", "app.cli", "train", "--rows", "400", "--trees", "6")
@@ -80,6 +87,9 @@ def _get(url: str) -> Any:
 def test_train_logs_everything_and_serve_fetches_from_the_embedded_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import mlflow.artifacts
+    import mlflow.pyfunc
+    import pandas as pd
     from mlflow import MlflowClient
     from mlflow.models import get_model_info
 
@@ -87,6 +97,7 @@ def test_train_logs_everything_and_serve_fetches_from_the_embedded_store(
     manifest = _manifest(tmp_path / "bundle")
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"  # where MLflow puts it with no URI set
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)  # for this process only
+    monkeypatch.chdir(tmp_path)
     client = MlflowClient()
     version = client.get_model_version_by_alias("tasador", "champion")
     assert version.run_id is not None
@@ -116,11 +127,40 @@ def test_train_logs_everything_and_serve_fetches_from_the_embedded_store(
     assert logged == {"bundle", "manifest.json"}
     in_run = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "bundle")}
     assert in_run == {"manifest.json", *manifest["artefacts"]}
+    # The registered model is the whole appraisal (pyfunc); the forest stays in the run.
     model = get_model_info(f"models:/tasador/{version.version}")
-    assert model.flavors.keys() >= {"sklearn", "python_function"}
+    assert set(model.flavors) == {"python_function"}
     assert model.signature is not None
-    assert [c.name for c in model.signature.inputs.inputs] == manifest["features"]
+    assert model.signature.inputs is None  # each row is validated by tasador itself
+    assert model.signature.outputs.input_names() == list(OUTPUT_COLUMNS)
     assert model.saved_input_example_info is not None
+    models = {
+        m.name: m
+        for m in mlflow.search_logged_models(
+            experiment_ids=[run.info.experiment_id], output_format="list"
+        )
+    }
+    assert set(models) == {"tasador", "forest"}
+    assert models["forest"].source_run_id == run.info.run_id
+    forest = get_model_info(f"models:/{models['forest'].model_id}")
+    assert forest.flavors.keys() >= {"sklearn", "python_function"}
+    assert forest.signature is not None
+    assert [c.name for c in forest.signature.inputs.inputs] == manifest["features"]
+
+    # It appraises as the service does, from the store, with the bundle it carries.
+    homes = pd.DataFrame([r["formulario"] for r in manifest["reference"]])
+    answers = mlflow.pyfunc.load_model("models:/tasador@champion").predict(homes)
+    assert answers["precio"].tolist() == pytest.approx(
+        [r["precio"] for r in manifest["reference"]], abs=0.005
+    )
+    assert set(answers["motivo"]) == {""}
+    downloaded = Path(mlflow.artifacts.download_artifacts("models:/tasador/1", dst_path="m"))
+    assert sorted(p.name for p in (downloaded / "bundle").iterdir()) == sorted(
+        ["manifest.json", *manifest["artefacts"]]
+    )
+    assert (downloaded / "code" / "app" / "mlflow_model.py").is_file()
+    requirements = (downloaded / "requirements.txt").read_text().split()
+    assert requirements == [f"mlflow=={mlflow.__version__}", *_pinned(APPRAISAL_REQUIREMENTS)]
 
     with ServerProcess(
         [*TASADOR_SERVE, "--model-uri", "models:/tasador@champion", "--model-cache", "cache"],
@@ -160,6 +200,56 @@ def test_a_bundle_tampered_with_in_mlflow_is_refused(
 
     assert done.returncode == 2
     assert "does not match its SHA-256 in the manifest" in done.stderr.splitlines()[-1]
+
+
+def _pinned(names: tuple[str, ...]) -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in names]
+
+
+def _needed(names: tuple[str, ...]) -> set[str]:
+    """The distributions ``names`` need, themselves included (normalised names)."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    needed: set[str] = set()
+    todo = [canonicalize_name(n) for n in names]
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            for line in requires(name) or []:
+                requirement = Requirement(line)
+                if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                    todo.append(canonicalize_name(requirement.name))
+    return needed
+
+
+def test_the_registered_models_requirements_cover_what_appraising_imports(
+    tiny_bundle: Path,
+) -> None:
+    script = f"""
+import sys
+from importlib.metadata import packages_distributions
+from pathlib import Path
+import pandas as pd
+from app.bundle.loader import load_bundle
+from app.service.tables import appraise_frame
+from app.schemas import FORMULARIO_EJEMPLO
+appraise_frame(load_bundle(Path({str(tiny_bundle)!r})), pd.DataFrame([FORMULARIO_EJEMPLO]))
+found = packages_distributions()
+print(" ".join(sorted({{d for m in sys.modules for d in found.get(m.split(".")[0], [])}})))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    from packaging.utils import canonicalize_name
+
+    imported = {canonicalize_name(name) for name in done.stdout.split()}
+    assert imported - _needed(APPRAISAL_REQUIREMENTS) - OPTIONAL_IMPORTS == set()
 
 
 def _serve_refused(cwd: Path, *flags: str) -> subprocess.CompletedProcess[str]:

@@ -1,11 +1,16 @@
 """``tasador train --mlflow``: log a trained, verified bundle to MLflow, and register it.
 
 One run holds the parameters, a description of the data, the hold-out metrics, the
-manifest, the whole bundle as artefacts (``runs:/<id>/bundle``), and the forest as an
-MLflow scikit-learn model with its signature and an input example (what
-``mlflow models serve`` runs). The bundle also goes inside that logged model, so a
-registered version carries it (``models:/NAME/<version>/bundle``), which is what
-``tasador serve --model-uri`` downloads and verifies.
+manifest, the whole bundle as artefacts (``runs:/<id>/bundle``), and two logged models:
+
+- ``tasador``, the whole appraisal as an MLflow ``pyfunc`` model (``app.mlflow_model``):
+  homes in, the answers of ``/predecir/lote?detalle=true`` out. It carries the bundle, the
+  ``app`` package and pinned requirements, so ``mlflow.pyfunc.spark_udf`` and
+  ``mlflow models serve`` run it with nothing else of ours. This is the one registered.
+  The bundle also sits at its root (``models:/NAME/<version>/bundle``), which is what
+  ``tasador serve --model-uri`` downloads and verifies.
+- ``forest``, the bare forest as an MLflow scikit-learn model (encoded feature columns in,
+  price out), with its signature and an input example, for who wants the estimator.
 
 The tracking server is ``MLFLOW_TRACKING_URI``'s; with none set, MLflow's own local store
 (``sqlite:///mlflow.db`` and ``./mlruns`` in the working folder), no server needed.
@@ -13,6 +18,7 @@ The tracking server is ``MLFLOW_TRACKING_URI``'s; with none set, MLflow's own lo
 
 import warnings
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +31,12 @@ from app.features import FeatureBuilder
 from app.schemas.formulario import Formulario
 from app.schemas.manifest import Manifest
 
-MODEL_NAME = "model"  # the logged model's name within the run
+APPRAISAL_NAME = "tasador"  # the logged pyfunc model's name within the run (registered)
+FOREST_NAME = "forest"  # the logged scikit-learn model's name within the run
+# What loading a bundle and appraising a table import, pinned in the pyfunc model's
+# requirements (tests/test_mlflow.py checks them against a fresh interpreter's imports);
+# MLflow adds itself.
+APPRAISAL_REQUIREMENTS = ("numpy", "onnxruntime", "pandas", "pydantic", "starlette")
 # skops (the format MLflow loads without running pickled code) must be told the one type
 # a forest holds that is not on its own safe list.
 SKOPS_TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
@@ -37,7 +48,8 @@ class Tracked:
 
     run_id: str
     experiment_id: str
-    model_uri: str  # the logged scikit-learn model (models:/m-...)
+    model_uri: str  # the logged pyfunc model, the one registered (models:/m-...)
+    forest_uri: str  # the logged scikit-learn model (models:/m-...)
     registered: str | None = None  # NAME, when registered
     version: str | None = None  # its new version
     alias: str | None = None  # set to that version
@@ -81,19 +93,22 @@ def log_training(
             warnings.filterwarnings("ignore", "Operation with range", module="mlflow")
             # It checks the example on the forest, fitted on a matrix without column names.
             warnings.filterwarnings("ignore", "X has feature names", category=UserWarning)
-            info = mlflow.sklearn.log_model(
+            forest_info = mlflow.sklearn.log_model(
                 forest,
-                name=MODEL_NAME,
+                name=FOREST_NAME,
                 signature=signature,
                 input_example=example,
                 serialization_format="skops",
                 skops_trusted_types=SKOPS_TRUSTED_TYPES,
                 # Listed, not inferred: inferring loads the model in a subprocess (~6 s).
-                pip_requirements=_requirements(manifest),
+                pip_requirements=_forest_requirements(manifest),
             )
+        info = _log_appraisal(bundle_dir, manifest)
         client = MlflowClient()
         client.log_model_artifacts(info.model_id, str(bundle_dir), BUNDLE_PATH)
-    tracked = Tracked(run.info.run_id, run.info.experiment_id, info.model_uri)
+    tracked = Tracked(
+        run.info.run_id, run.info.experiment_id, info.model_uri, forest_info.model_uri
+    )
     if register is None:
         return tracked
     version = mlflow.register_model(info.model_uri, register, tags=_version_tags(manifest))
@@ -103,10 +118,41 @@ def log_training(
         tracked.run_id,
         tracked.experiment_id,
         tracked.model_uri,
+        tracked.forest_uri,
         register,
         str(version.version),
         alias,
     )
+
+
+def _log_appraisal(bundle_dir: Path, manifest: Manifest) -> Any:
+    """Log the whole appraisal as a pyfunc model carrying the bundle and the app package."""
+    import mlflow.pyfunc
+    from mlflow.models import ModelSignature
+
+    import app
+    from app.mlflow_model import BUNDLE_ARTIFACT, Tasador, output_schema
+
+    homes = [r.formulario for r in manifest.reference]
+    return mlflow.pyfunc.log_model(
+        name=APPRAISAL_NAME,
+        python_model=Tasador(),
+        artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+        code_paths=[str(Path(app.__file__).parent)],
+        # No input schema: MLflow would refuse a whole batch for one row of a wrong type,
+        # where each row is to be validated, and refused, on its own (app.service.tables).
+        signature=ModelSignature(inputs=None, outputs=output_schema()),
+        input_example=_homes_example(homes),
+        # Listed, not inferred: inferring loads the model in a subprocess (~6 s).
+        pip_requirements=_appraisal_requirements(manifest),
+    )
+
+
+def _homes_example(homes: list[dict[str, Any]]) -> Any:
+    """The reference homes as the pyfunc model takes them: a column per API field."""
+    import pandas as pd
+
+    return pd.DataFrame(homes)
 
 
 def _input_example(bundle_dir: Path, manifest: Manifest) -> Any:
@@ -148,7 +194,16 @@ def _version_tags(manifest: Manifest) -> dict[str, Any]:
     return {"tasador.version": manifest.version, "tasador.synthetic": manifest.data.synthetic}
 
 
-def _requirements(manifest: Manifest) -> list[str]:
+def _appraisal_requirements(manifest: Manifest) -> list[str]:
+    """``APPRAISAL_REQUIREMENTS`` at the versions training ran with; scikit-learn too for
+    a bundle without a compiled engine, which it would then serve."""
+    pinned = list(APPRAISAL_REQUIREMENTS)
+    if manifest.versions.onnxruntime is None:
+        pinned += ["scikit-learn", "joblib"]
+    return [f"{name}=={version(name)}" for name in pinned]
+
+
+def _forest_requirements(manifest: Manifest) -> list[str]:
     import skops
 
     versions = manifest.versions

@@ -1,10 +1,10 @@
-"""``mlflow models serve`` of the same forest: what the MLflow tutorial serves with.
+"""``mlflow models serve`` of the registered model: what the MLflow tutorial serves with.
 
-The bundle is logged and registered as ``tasador train --mlflow`` does (the forest as an
-MLflow scikit-learn model) in a throwaway local store, then served by MLflow's own
-scoring server (one worker, the current environment). It takes encoded feature columns
-(``condicion`` as its code), since the scikit-learn flavour knows nothing of tasador's
-encodings or validation.
+The bundle is logged and registered as ``tasador train --mlflow`` does (the whole appraisal
+as an MLflow pyfunc model, ``app.mlflow_model``) in a throwaway local store, then served by
+MLflow's own scoring server (one worker, the current environment). It takes the API's
+fields as ``dataframe_records`` and answers the price, interval, €/m², warnings and unknown
+fields of each home, as ``/predecir/lote?detalle=true`` does.
 """
 
 import contextlib
@@ -17,10 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.bundle import ENCODINGS_FILE
-from app.bundle.plain_pickle import loads as load_plain
-from app.features import FeatureBuilder
-from app.schemas import FORMULARIO_EJEMPLO, Formulario
+from app.schemas import FORMULARIO_EJEMPLO
 from app.schemas.manifest import Manifest
 from tools.process import ServerProcess
 
@@ -34,14 +31,9 @@ def available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("mlflow", "skops"))
 
 
-def body(model_dir: Path, manifest: Manifest) -> bytes:
+def body() -> bytes:
     """The README's example home as MLflow's /invocations takes it (dataframe_records)."""
-    encodings = load_plain((model_dir / ENCODINGS_FILE).read_bytes())
-    builder = FeatureBuilder(manifest.features, encodings)
-    (row,) = builder.matrix([Formulario.model_validate(FORMULARIO_EJEMPLO)]).tolist()
-    return json.dumps(
-        {"dataframe_records": [dict(zip(manifest.features, row, strict=True))]}
-    ).encode()
+    return json.dumps({"dataframe_records": [FORMULARIO_EJEMPLO]}).encode()
 
 
 @contextmanager
@@ -83,4 +75,4 @@ def server(model_dir: Path) -> Iterator[tuple[ServerProcess, bytes]]:
             process_group=True,
         )
         with process:
-            yield process, body(model_dir, manifest)
+            yield process, body()
