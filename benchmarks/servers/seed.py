@@ -6,7 +6,7 @@ import joblib
 from fastapi import FastAPI
 
 from app.schemas import Formulario, Prediccion
-from benchmarks.servers import feature_row, model_dir
+from benchmarks.servers import feature_row, model_dir, price
 
 app = FastAPI()
 
@@ -22,5 +22,5 @@ def predecir(formulario: Formulario) -> Prediccion:
     """Read model and encodings from disk, then predict."""
     model = joblib.load(model_dir() / "model.pkl")
     encodings = joblib.load(model_dir() / "encodings.pkl")
-    precio = float(model.predict(feature_row(formulario, encodings))[0])
+    precio = price(model, feature_row(formulario, encodings))
     return Prediccion(precio=precio, fecha=datetime.now(UTC), modelo="seed")

@@ -9,7 +9,7 @@ import joblib
 from fastapi import FastAPI
 
 from app.schemas import Formulario, Prediccion
-from benchmarks.servers import feature_row, model_dir
+from benchmarks.servers import feature_row, model_dir, price
 
 state: dict[str, Any] = {}
 
@@ -34,5 +34,5 @@ def ready() -> dict[str, str]:
 @app.post("/predecir")
 def predecir(formulario: Formulario) -> Prediccion:
     """Predict with the model loaded at start-up."""
-    precio = float(state["model"].predict(feature_row(formulario, state["encodings"]))[0])
+    precio = price(state["model"], feature_row(formulario, state["encodings"]))
     return Prediccion(precio=precio, fecha=datetime.now(UTC), modelo="sklearn")
