@@ -7,8 +7,6 @@ import http.client
 import json
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ import pytest
 from app.api.access import ROUTE_ACCESS
 from app.keys import digest
 from app.schemas.formulario import FORMULARIO_EJEMPLO
+from benchmarks.reliability import HealthWatch
 from tests.helpers import sample_homes
 from tools.process import TASADOR_SERVE, ServerProcess
 
@@ -313,35 +312,6 @@ def test_more_large_batches_than_the_budget_are_told_to_come_back(
     _still_serving(server)
 
 
-# Polls GET /health on one keep-alive connection until its stdin closes; prints the number
-# of polls, of failed ones, and the slowest in ms.
-HEALTH_PROBE = """
-import http.client, sys, threading, time
-port = int(sys.argv[1])
-done = threading.Event()
-threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
-connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-polls = failures = 0
-worst = 0.0
-print("ready", flush=True)
-while not done.is_set():
-    started = time.perf_counter()
-    try:
-        connection.request("GET", "/health")
-        response = connection.getresponse()
-        response.read()
-        failures += response.status != 200
-    except (OSError, http.client.HTTPException):
-        failures += 1
-        connection.close()
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    worst = max(worst, time.perf_counter() - started)
-    polls += 1
-    done.wait(0.005)
-print(polls, failures, round(worst * 1000))
-"""
-
-
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -362,14 +332,8 @@ def test_health_answers_while_explained_batches_are_computed(tiny_bundle: Path) 
         assert status == 200
         time.sleep(0.5)
         before = _rss_mb(server.pid)
-        probe = subprocess.Popen(
-            [sys.executable, "-c", HEALTH_PROBE, str(server.port)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert probe.stdout is not None
-        assert probe.stdout.readline().strip() == "ready"
+        watch = HealthWatch(server.port)  # the benchmark's poller, in a process of its own
+        watch.start()
         statuses: list[int] = []
 
         def post() -> None:
@@ -380,21 +344,17 @@ def test_health_answers_while_explained_batches_are_computed(tiny_bundle: Path) 
             client.start()
         for client in clients:
             client.join(timeout=120)
-        try:
-            out, _ = probe.communicate(input="", timeout=60)
-        finally:
-            probe.kill()
+        watch.finish()
         time.sleep(0.5)
         after = _rss_mb(server.pid)
         _still_serving_open(server)
 
-    polls, failures, worst_ms = map(int, out.split())
     assert len(statuses) == 8
     assert 200 in statuses
     assert set(statuses) <= {200, 503}, statuses
-    assert polls > 10
-    assert failures == 0
-    assert worst_ms < 500, f"/health took {worst_ms} ms"
+    assert watch.polls > 10
+    assert watch.failures == 0
+    assert watch.worst_ms < 500, f"/health took {watch.worst_ms:.0f} ms"
     # Within 50 MB of before (it kept +240-330 MB); the embedded model's figure, within
     # 20 %, is the benchmark's.
     assert after <= before + 50, f"{before:.0f} MB before, {after:.0f} MB after"
