@@ -237,7 +237,7 @@ def interval_hits(
     """Whether each home's true price lies inside its interval, and the interval's width
     relative to the true price."""
     sigma = _sigmas(grid, homes.latitud, homes.longitud, sigma_city)
-    sigma *= np.array([interval.scale(u.split("+") if u else []) for u in homes.unknown])
+    sigma *= np.array([interval.scale_of(u) for u in homes.unknown])
     lower, upper = interval.bounds_many(homes.predicho, sigma)
     inside = (homes.precio >= lower) & (homes.precio <= upper)
     return inside, (upper - lower) / homes.precio

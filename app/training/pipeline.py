@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -38,7 +39,7 @@ from app.engines import Engine, LogPriceEngine, priced
 from app.engines.onnx import NAME as ONNX
 from app.engines.sklearn import SklearnEngine
 from app.features import FEATURES as COLUMNS
-from app.features import FEATURES_BY_NAME, OPTIONAL, FeatureBuilder, default_encodings
+from app.features import OPTIONAL, FeatureBuilder, default_encodings
 from app.schemas.formulario import Formulario
 from app.schemas.manifest import (
     Candidate,
@@ -440,11 +441,9 @@ def _unknown_coverage(coverage: float | None) -> str:
 
 
 def _unknown_counts(forms: list[Formulario]) -> dict[str, int]:
-    """How many homes have each optional field unknown."""
-    return {
-        name: sum(1 for f in forms if getattr(f, FEATURES_BY_NAME[name].attribute) is None)
-        for name in OPTIONAL
-    }
+    """How many homes have each optional field unknown (every optional field named)."""
+    counts = Counter(name for f in forms for name in unknown_fields(f))
+    return {name: counts[name] for name in OPTIONAL}
 
 
 def _check_inputs(x: np.ndarray, test_idx: np.ndarray, config: TrainingConfig) -> np.ndarray:

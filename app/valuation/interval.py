@@ -38,9 +38,11 @@ class Interval:
 
     def scale(self, unknown: Sequence[str]) -> float:
         """σ's multiplier for a home with the ``unknown`` fields (1 when none is)."""
-        if not unknown:
-            return 1.0
-        return self._unknown_scale.get(pattern(unknown), self._unseen_scale)
+        return self.scale_of(pattern(unknown))
+
+    def scale_of(self, key: str) -> float:
+        """σ's multiplier for a ``pattern`` key ("" when every field is known)."""
+        return self._unknown_scale.get(key, self._unseen_scale) if key else 1.0
 
     def bounds(self, price: float, sigma: float) -> tuple[float, float]:
         """Lower and upper bound for one predicted price (plain floats: no numpy call)."""
