@@ -13,7 +13,7 @@ from app.training import synthetic
 from app.training.pipeline import train
 from app.training.search import TOLERANCE, Grid, location_groups
 from app.training.synthetic import generate
-from tests.helpers import TINY, make_client, sample_homes
+from tests.helpers import TINY, make_client, sample_homes, sklearn_prices
 
 SMALL_GRID = Grid(
     target_scales=("log", "precio"),
@@ -113,5 +113,10 @@ def test_the_location_columns_learn_a_planted_diagonal_border(
 def test_training_without_location_columns_still_serves(tmp_path: Path) -> None:
     config = replace(TINY, features=tuple(f.name for f in FIELDS))
     train(generate(300, 2), tmp_path / "b", config, say=lambda _: None, progress=False)
+    homes = sample_homes(5)
+
+    with make_client(tmp_path / "b") as client:
+        precios = client.post("/predecir/lote", json={"formularios": homes}).json()["precios"]
 
     assert load_bundle(tmp_path / "b").manifest.features == [f.name for f in FIELDS]
+    assert precios == pytest.approx(sklearn_prices(tmp_path / "b", homes).tolist(), abs=0.01)
