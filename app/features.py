@@ -196,8 +196,8 @@ class FeatureError(ValueError):
     """The bundle's features or encodings do not fit the ``Formulario`` schema."""
 
 
-# Up to this many homes, the location columns are computed home by home in Python (about
-# 1 µs each); past it, on whole columns in numpy (a fixed ~10 µs, then far less per home).
+# Up to this many homes, the location columns are computed home by home in Python; past
+# it, on whole columns in numpy, whose fixed cost per call only pays off for more homes.
 ROW_BY_ROW = 8
 
 

@@ -69,9 +69,8 @@ async def reload_bundle(app: FastAPI) -> Bundle:
             bundle.engine.name,
         )
         # The old bundle is freed here (unless a request in flight still holds it), and
-        # glibc keeps what is freed: without handing it back, resident memory rose by
-        # about a bundle's worth over the first reloads (the reload table of
-        # ``uv run python -m benchmarks.reliability``).
+        # glibc keeps what is freed: without handing it back, resident memory grows by
+        # about a bundle's worth over the first reloads (docs/operations/reliability.md).
         del current
         await asyncio.to_thread(return_freed_memory)
         return bundle

@@ -4,8 +4,7 @@ One single-threaded session serves everything. A large batch is cut into one chu
 core, and the chunks run at once in Python threads (ONNX Runtime releases the GIL): as
 fast as a session with its own thread pool, without that second session's memory, and
 each chunk sums its trees in scikit-learn's order, so batches too are bit-identical.
-Measured on the 2-core benchmark machine (``uv run python -m benchmarks.run``): 10,000 rows
-in ~47 ms either way; one session retains ~40 MB against ~80 MB for two.
+The measurements behind this choice are in docs/benchmarks.md.
 """
 
 import os
@@ -75,10 +74,8 @@ def _options(ort: Any) -> Any:
     # event loop and the other replicas.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
-    # A TreeEnsemble has nothing for the extended optimisers to fuse; skipping them builds
-    # the session in ~80 ms instead of 100 to 190 ms, and it runs as fast (measured on the
-    # embedded forest.onnx with InferenceSession at each level; benchmarks.memory shows
-    # start-up as a whole).
+    # A TreeEnsemble has nothing for the extended optimisers to fuse: skipping them makes
+    # the session faster to build and no slower to run (docs/benchmarks.md).
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     return options
 
