@@ -29,7 +29,7 @@ from typing import Any
 from app.config import EMBEDDED_MODEL_DIR
 from app.schemas import FORMULARIO_EJEMPLO
 from benchmarks.load import run_load
-from benchmarks.run import update_readme
+from benchmarks.run import DOCS, update_docs
 from tools.process import TASADOR_SERVE, ServerProcess
 
 IN_PROCESS = (
@@ -38,7 +38,8 @@ IN_PROCESS = (
 )  # fmt: skip
 # The SDK's own variables: a sampler that records one trace in ten.
 SAMPLED = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
-README_MARKS = ("<!-- observability:start -->", "<!-- observability:end -->")
+PAGE = DOCS / "operations" / "monitoring.md"
+MARKS = ("<!-- observability:start -->", "<!-- observability:end -->")
 HTTP = {
     "logs off": {"TASADOR_LOG_LEVEL": "warning"},
     "uvicorn access log": {"TASADOR_LOG_LEVEL": "info", "TASADOR_LOG_FORMAT": "text"},
@@ -234,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", choices=("in-process", "http"))
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
     parser.add_argument(
-        "--readme", action="store_true", help="also put the tables in README.md's block"
+        "--docs", action="store_true", help="also put the tables in their docs page's block"
     )
     parser.add_argument("--one", choices=IN_PROCESS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -247,8 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.only != "in-process":
         report["http"] = http(args.model_dir, args.rounds, args.seconds)
     print(render(report))
-    if args.readme:
-        update_readme(render(report), marks=README_MARKS)
+    if args.docs:
+        update_docs(render(report), PAGE, MARKS)
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -18,8 +18,8 @@ Three tables:
 3. resident memory across model reloads (SIGHUP), then under load, by allocator: glibc as
    it is, ``MALLOC_ARENA_MAX=2`` and ``=1``, and jemalloc where the system has it.
 
-Writes ``benchmarks/reliability.json``; ``--markdown`` prints the tables as the README
-shows them and ``--readme`` also puts them there. Every socket has a timeout, every wait
+Writes ``benchmarks/reliability.json``; ``--markdown`` prints the tables as
+docs/operations/reliability.md shows them and ``--docs`` also puts them there. Every socket has a timeout, every wait
 a bound and every server a memory cap (it is killed past it), so a run ends by itself:
 ~8 minutes, ``--quick`` ~3 (no baseline, fewer rows and reloads). Timing figures are
 worst-of on a shared machine: they move from run to run.
@@ -52,11 +52,12 @@ from app.schemas import FORMULARIO_EJEMPLO
 from app.server import TasadorProtocol
 from app.training.synthetic import generate
 from benchmarks.load import run_load
-from benchmarks.run import _machine, update_readme
+from benchmarks.run import DOCS, _machine, update_docs
 from tools.process import TASADOR_SERVE, ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "reliability.json"
+PAGE = DOCS / "operations" / "reliability.md"
 MARKS = ("<!-- reliability:start -->", "<!-- reliability:end -->")
 # The code the hardening review tried these requests on: before the header deadlines
 # (b58f73f) and the bounded body costs (b27a69d) that answered its findings.
@@ -811,7 +812,7 @@ def reload_growth(targets: list[Target], quick: bool, seconds: float) -> list[di
 
 # --- the report -------------------------------------------------------------------------
 def render(report: dict[str, Any]) -> str:
-    """The report as Markdown tables, as pasted in the README."""
+    """The report as Markdown tables, as docs/operations/reliability.md shows them."""
     machine = report["machine"]
     lines = [
         f"Run {report['date']} on {machine['cores']} cores ({machine['cpu']}), Python "
@@ -923,8 +924,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, default=5, help="load time per allocator (5)")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--markdown", action="store_true", help="print the README's tables")
-    parser.add_argument("--readme", action="store_true", help="also put them in README.md")
+    parser.add_argument("--markdown", action="store_true", help="print the docs' tables")
+    parser.add_argument("--docs", action="store_true", help="also put them in their docs page")
     parser.add_argument(
         "--burst",
         action="store_true",
@@ -957,9 +958,9 @@ def main(argv: list[str] | None = None) -> int:
         }
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     tables = render(report)
-    print(tables if args.markdown or args.readme else _plain(report))
-    if args.readme:
-        update_readme(tables, marks=MARKS)
+    print(tables if args.markdown or args.docs else _plain(report))
+    if args.docs:
+        update_docs(tables, PAGE, MARKS)
     print(f"\nWritten to {args.out}")
     return 0
 

@@ -34,7 +34,8 @@ from benchmarks.servers import mlflow_serve
 from tools.process import TASADOR_SERVE, ServerProcess
 
 RESULTS = Path(__file__).parent / "results.json"
-README = Path(__file__).parent.parent / "README.md"
+DOCS = Path(__file__).parent.parent / "docs"
+PAGE = DOCS / "benchmarks.md"
 MARK_START, MARK_END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 CONCURRENCIES = (1, 32)
 LOTE_ROWS = 10_000
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--replicas", type=int, default=2, help="replicas behind HAProxy (2)")
     parser.add_argument(
-        "--readme", action="store_true", help="also put the tables in README.md's benchmark block"
+        "--docs", action="store_true", help="also put the tables in docs/benchmarks.md's block"
     )
     args = parser.parse_args(argv)
 
@@ -170,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     report["targets"] = _targets(report)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(render(report))
-    if args.readme:
-        update_readme(render(report))
+    if args.docs:
+        update_docs(render(report), PAGE)
     print(f"\nWritten to {args.out}")
     return 0
 
@@ -228,7 +229,7 @@ def _targets(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def render(report: dict[str, Any]) -> str:
-    """The report as a Markdown table set, as pasted in the README."""
+    """The report as a Markdown table set, as docs/benchmarks.md shows it."""
     m = report["machine"]
     lines = [
         f"Run {report['date']} on {m['cores']} cores ({m['cpu']}), Python {m['python']}, "
@@ -299,16 +300,14 @@ def _scaleout_lines(report: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def update_readme(
-    tables: str, readme: Path = README, marks: tuple[str, str] = (MARK_START, MARK_END)
-) -> None:
-    """Replace what stands between the README's benchmark markers (written atomically)."""
-    text = readme.read_text()
+def update_docs(tables: str, page: Path, marks: tuple[str, str] = (MARK_START, MARK_END)) -> None:
+    """Replace what stands between the markers of a docs page (written atomically)."""
+    text = page.read_text()
     start, end = text.index(marks[0]) + len(marks[0]), text.index(marks[1])
     updated = f"{text[:start]}\n{tables}\n{text[end:]}"
-    temporary = readme.with_suffix(".md.tmp")
+    temporary = page.with_suffix(".md.tmp")
     temporary.write_text(updated)
-    temporary.replace(readme)
+    temporary.replace(page)
 
 
 def _say(message: str) -> None:

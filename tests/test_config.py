@@ -157,15 +157,15 @@ def test_no_command_lists_the_commands_and_exits_2(capsys: pytest.CaptureFixture
     assert captured.err.strip() == "tasador: choose a command, e.g. tasador serve"
 
 
-def test_readme_configuration_table_names_every_setting_and_its_flag() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+def test_docs_configuration_table_names_every_setting_and_its_flag() -> None:
+    page = Path(__file__).parent.parent / "docs" / "operations" / "configuration.md"
+    table = page.read_text(encoding="utf-8")
     rows = {line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| `")}
 
     for name in Settings.model_fields:
         variable, flag = f"TASADOR_{name.upper()}", "--" + name.replace("_", "-")
         row = next((line for line in table.splitlines() if f"| `{variable}`" in line), None)
-        assert row is not None, f"{variable} is missing from the README's configuration table"
+        assert row is not None, f"{variable} is missing from the docs' configuration table"
         assert f"`{flag}`" in row, f"{variable}'s row does not name {flag}"
     assert len(rows) == len(Settings.model_fields) + 1  # and PROMETHEUS_MULTIPROC_DIR
 

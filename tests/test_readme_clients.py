@@ -1,5 +1,6 @@
-"""The README's client code (curl, Python, JavaScript), run as written against a live
-server of the embedded model: each block must print what the README shows it prints."""
+"""The client code of the README and of docs/api/clients.md (curl, Python, JavaScript), run
+as written against a live server of the embedded model: each block must print what its page
+shows it prints."""
 
 import re
 import subprocess
@@ -13,7 +14,12 @@ from app.config import EMBEDDED_MODEL_DIR
 from tests.helpers import require_program
 from tools.process import ServerProcess
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+# Each page with client code, and the languages of its blocks, in order.
+PAGES = {
+    "README.md": ["bash"],
+    "docs/api/clients.md": ["bash", "python", "javascript"],
+}
 START, END = "<!-- clients:start -->", "<!-- clients:end -->"
 README_URL = "http://127.0.0.1:8000"
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.DOTALL)
@@ -21,9 +27,9 @@ PRINTS = re.compile(r"^(?:#|//) prints:$", re.MULTILINE)
 NODE_MAJOR = 18
 
 
-def client_blocks() -> list[tuple[str, str]]:
-    """(language, code) of every fenced block between the README's client markers."""
-    text = README.read_text(encoding="utf-8")
+def client_blocks(page: str) -> list[tuple[str, str]]:
+    """(language, code) of every fenced block between the page's client markers."""
+    text = (ROOT / page).read_text(encoding="utf-8")
     section = text[text.index(START) + len(START) : text.index(END)]
     return BLOCK.findall(section)
 
@@ -44,7 +50,7 @@ def matches(shown: str, printed: str) -> bool:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerProcess]:
-    """tasador serving the embedded model, as the README's examples assume."""
+    """tasador serving the embedded model, as the examples assume."""
     with ServerProcess(env={"TASADOR_MODEL_DIR": str(EMBEDDED_MODEL_DIR)}) as running:
         yield running
 
@@ -59,21 +65,27 @@ def _command(language: str, code: str, tmp_path: Path) -> list[str]:
         node = require_program("node", f"Node.js {NODE_MAJOR} or later (apt-get install nodejs)")
         version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True)
         major = int(version.stdout.strip().lstrip("v").split(".")[0])
-        assert major >= NODE_MAJOR, f"the README's JavaScript needs Node {NODE_MAJOR}+"
+        assert major >= NODE_MAJOR, f"the docs' JavaScript needs Node {NODE_MAJOR}+"
         script = tmp_path / "tasar.mjs"
         script.write_text(code, encoding="utf-8")
         return [node, str(script)]
     raise AssertionError(f"no way to run a {language!r} block")
 
 
-def test_the_readme_has_client_code_in_each_language() -> None:
-    assert [language for language, _ in client_blocks()] == ["bash", "python", "javascript"]
+@pytest.mark.parametrize(("page", "languages"), PAGES.items())
+def test_each_page_has_its_client_code(page: str, languages: list[str]) -> None:
+    assert [language for language, _ in client_blocks(page)] == languages
 
 
 @pytest.mark.parametrize(
-    ("language", "code"), [pytest.param(*block, id=block[0]) for block in client_blocks()]
+    ("language", "code"),
+    [
+        pytest.param(*block, id=f"{page}-{block[0]}")
+        for page in PAGES
+        for block in client_blocks(page)
+    ],
 )
-def test_readme_client_code_prints_what_the_readme_shows(
+def test_client_code_prints_what_its_page_shows(
     language: str, code: str, server: ServerProcess, tmp_path: Path
 ) -> None:
     assert README_URL in code

@@ -1,10 +1,10 @@
 """The image: its build context, builds, containers of it, and what it weighs.
 
-Used by ``tests/test_docker.py`` and to measure the figures in the README's Docker
-section, on a private engine with the stand-in bases:
+Used by ``tests/test_docker.py`` and to measure the figures in docs/deployment/docker.md,
+on a private engine with the stand-in bases:
 
-    sudo uv run python -m tools.image            # prints the tables (Markdown)
-    sudo uv run python -m tools.image --readme   # and puts them in README.md
+    sudo uv run python -m tools.image          # prints the tables (Markdown)
+    sudo uv run python -m tools.image --docs   # and puts them in docs/deployment/docker.md
 
 Every container publishes its port on 127.0.0.1 only, on a port the engine picks.
 """
@@ -277,13 +277,13 @@ class Container:
 
 
 # ---------------------------------------------------------------------------------------
-# python -m tools.image: the README's figures.
+# python -m tools.image: the figures of docs/deployment/docker.md.
 
 MB = 1e6
 DASH = "\N{EN DASH}"
 TARGETS = ("lean", "full", "ui")
-README = ROOT / "README.md"
-README_MARKS = ("<!-- image:start -->", "<!-- image:end -->")
+PAGE = ROOT / "docs" / "deployment" / "docker.md"
+MARKS = ("<!-- image:start -->", "<!-- image:end -->")
 # The layers above the base, by what they hold (the columns of the size table).
 KINDS = ("environment", "model", "code", "front end")
 # The distributions (space-separated) that do one thing at run time, and what; the rest
@@ -381,7 +381,7 @@ def measure(engine: Engine, runs: int) -> Figures:
 
 
 def render(figures: Figures) -> str:
-    """The figures as the README's Docker section shows them: Markdown."""
+    """The figures as docs/deployment/docker.md shows them: Markdown."""
     lines = ["| image | total | base | above the base | " + " | ".join(KINDS) + " |"]
     lines.append("|---|---:|---:|---:|" + "---:|" * len(KINDS))
     for target, weight in figures.weights.items():
@@ -489,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.image", description=__doc__)
     parser.add_argument("--runs", type=int, default=5, help="start-ups timed per image")
     parser.add_argument(
-        "--readme", action="store_true", help="also put the tables in README.md's Docker section"
+        "--docs", action="store_true", help="also put the tables in docs/deployment/docker.md"
     )
     args = parser.parse_args(argv)
     try:
@@ -499,10 +499,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tools.image: {exc}", file=sys.stderr)
         return 1
     print(tables)
-    if args.readme:
-        from benchmarks.run import update_readme
+    if args.docs:
+        from benchmarks.run import update_docs
 
-        update_readme(tables, README, README_MARKS)
+        update_docs(tables, PAGE, MARKS)
     return 0
 
 
