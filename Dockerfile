@@ -7,7 +7,7 @@
 # Needs BuildKit (RUN --mount): the default builder since Docker 23; before it, set
 # DOCKER_BUILDKIT=1. No "# syntax=" line, so the build pulls no frontend image: the
 # engine's built-in one is enough. Both bases are build arguments, so a build can use
-# local images and run with no registry at all (the README's offline build).
+# local images and run with no registry at all (docs/deployment/docker.md: stand-in bases).
 
 ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
 # uv, pinned: the same release that wrote uv.lock.

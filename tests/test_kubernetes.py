@@ -254,8 +254,8 @@ def test_memory_covers_the_measured_worst_admitted_load(
     assert env["WEB_CONCURRENCY"] == "1"
     assert len(measured) >= 3
     worst = max(measured)
-    # The README gives 490-560 MB for the worst load over several runs: the request holds
-    # the high end, and the limit half as much again before the OOM killer.
+    # docs/deployment/fly.md gives 490-560 MB for the worst load over several runs: the
+    # request holds the high end, and the limit half as much again before the OOM killer.
     assert mebibytes(requests["memory"]) >= max(worst, 560)
     assert mebibytes(limits["memory"]) >= 1.5 * mebibytes(requests["memory"])
     assert mebibytes(requests["memory"]) > 4 * idle

@@ -74,8 +74,8 @@ def remote_assets(site: Path) -> list[str]:
         addresses = [*parser.addresses, *(a for s in parser.styles for a in _css_addresses(s))]
         found += [f"{page.relative_to(site)}: {a}" for a in addresses if REMOTE.match(a)]
     for sheet in sorted(site.rglob("*.css")):
-        addresses = _css_addresses(sheet.read_text(encoding="utf-8"))
-        found += [f"{sheet.relative_to(site)}: {a}" for a in addresses if REMOTE.match(a)]
+        in_sheet = _css_addresses(sheet.read_text(encoding="utf-8"))
+        found += [f"{sheet.relative_to(site)}: {a}" for a in in_sheet if REMOTE.match(a)]
     return found
 
 
