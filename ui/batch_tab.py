@@ -85,7 +85,7 @@ def show(result: batch.Result) -> None:
                     title="Precio estimado (€)",
                     axis=alt.Axis(format=",d"),
                 ),
-                y=alt.Y("count():Q", title="Viviendas"),
+                y=alt.Y("count():Q", title="Viviendas", axis=alt.Axis(format="d", tickMinStep=1)),
                 tooltip=[
                     alt.Tooltip(
                         "precio:Q", bin=alt.Bin(maxbins=30), title="Precio (€)", format=",d"

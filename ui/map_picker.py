@@ -125,8 +125,7 @@ def pick_location(area: Area | None, testigos: list[dict[str, Any]] | None = Non
             dash_array="6 4",
             fill=True,
             fill_opacity=0.04,
-            tooltip="Zona de las viviendas de entrenamiento",
-            interactive=False,
+            interactive=False,  # the caption under the map says what it is
         ).add_to(m)
     # The pin and the testigos travel in feature groups of their own: st_folium keys the
     # map by its HTML, so anything drawn into the map that changes on a click would
