@@ -388,3 +388,50 @@ def test_the_front_end_listens_on_loopback_unless_told(
     (argv,) = started
     given = argv[argv.index("--server.address") + 1] if "--server.address" in argv else None
     assert given == address
+
+
+def test_the_map_draws_the_districts_with_their_names_and_streets_only_when_asked(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ui import map_picker
+
+    names = map_picker.district_names()
+    (component,) = app.get("component_instance")
+    script = json.loads(component.proto.json_args)["script"]
+    # folium writes the labels' HTML with \\u escapes (for "<", ">" and accents).
+    drawn = script.encode("ascii", "backslashreplace").decode("unicode_escape")
+
+    assert len(names) == 21
+    assert {"Fuencarral-El Pardo", "Tetuán", "San Blas-Canillejas", "Vicálvaro"} <= set(names)
+    assert all(f">{name}</div>" in drawn for name in names)  # the labels
+    assert "tile.openstreetmap.org" not in drawn  # TASADOR_UI_TILES="" in these tests
+    assert map_picker.DISTRICTS_FILE.stat().st_size < 300_000
+    monkeypatch.delenv("TASADOR_UI_TILES")
+    assert map_picker.tiles() == (map_picker.OSM_TILES, map_picker.OSM_ATTRIBUTION)
+    monkeypatch.setenv("TASADOR_UI_TILES", "https://tiles.example/{z}/{x}/{y}.png")
+    assert map_picker.tiles() == (
+        "https://tiles.example/{z}/{x}/{y}.png",
+        "Teselas: tiles.example",
+    )
+    monkeypatch.setenv("TASADOR_UI_TILES", "off")
+    assert map_picker.tiles() is None
+
+
+def test_the_map_shows_the_training_homes_area_from_the_manifest(
+    app: Any, tiny_bundle: Path
+) -> None:
+    from ui.map_picker import Area, training_area
+
+    ranges = json.loads((tiny_bundle / "manifest.json").read_text())["feature_ranges"]
+    area = training_area({"feature_ranges": ranges})
+    (component,) = app.get("component_instance")
+    drawn = json.loads(component.proto.json_args)["script"]
+
+    assert area == Area(
+        ranges["latitud"]["min"],
+        ranges["longitud"]["min"],
+        ranges["latitud"]["max"],
+        ranges["longitud"]["max"],
+    )
+    assert training_area({}) is None
+    assert f"[[{area.south}, {area.west}], [{area.north}, {area.east}]]" in drawn
