@@ -70,10 +70,10 @@ class Tasador:
         answer: dict[str, Any] = self._call("POST", f"/predecir{query}", formulario)
         return answer
 
-    def lote(self, formularios: list[dict[str, Any]]) -> list[float]:
-        """One price per home, in order."""
-        answer = self._call("POST", "/predecir/lote", {"formularios": formularios})
-        return [float(p) for p in answer["precios"]]
+    def lote_detalle(self, formularios: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The full appraisal of each home (price, range, warnings...), in order."""
+        answer = self._call("POST", "/predecir/lote?detalle=true", {"formularios": formularios})
+        return [dict(r) for r in answer["resultados"]]
 
     def modelo(self) -> dict[str, Any]:
         """The manifest of the model being served."""

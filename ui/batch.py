@@ -1,117 +1,184 @@
 """A CSV of homes → the API's batch call, in chunks → a table with a price per row.
 
-Rows the API refuses are reported with their line in the file and the field at fault;
-the other rows of their chunk are sent again without them, so one bad row costs one
-price, not a chunk's.
+The file is read by ``app.home_files``, the reader of ``tasador train`` and ``tasador
+predecir``: the same separators (comma, semicolon, tab), Spanish numbers in semicolon
+files, ``banos`` for ``baños``, and the same diagnoses of a file it cannot use (a Latin-1
+file is named with its line and byte). Rows the reader or the API refuse are reported
+with their line in the file and the field at fault; the other rows of their chunk are
+sent again without them, so one bad row costs one price, not a chunk's.
 """
 
-import csv
-import io
+import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from app.features import OPTIONAL
+from app.home_files import CsvHomes, FileError
 from app.schemas.formulario import FORMULARIO_EJEMPLO
 from ui.api import ApiError, Tasador
+from ui.formatting import LABELS, field_error
 
 COLUMNS = list(FORMULARIO_EJEMPLO)  # the fields, as the API names them
-# What may be left out of the file, or left empty in a row: sent as unknown.
-OPTIONAL = ("baños", "antiguedad", "superficie_util")
-SPELLINGS = {"banos": "baños"}
-COUNTS = {"baños", "habitaciones", "antiguedad"}
-YES_NO = {"jardin", "ascensor", "garaje"}
-TRUE = {"true", "1", "sí", "si", "yes", "verdadero"}
-FALSE = {"false", "0", "no", "falso"}
+REQUIRED = [c for c in COLUMNS if c not in OPTIONAL]
 CHUNK_ROWS = 500
+PRICE, LOW, HIGH, PROBLEM = "Precio estimado", "Desde", "Hasta", "Problema"
+# The reader's diagnoses (English, as the CLI prints them) said in Spanish; any other
+# is shown as it is.
+_SPANISH = (
+    (
+        re.compile(
+            r"^(?P<file>.+) is not UTF-8 text: line (?P<line>\d+) has byte (?P<byte>0x[0-9a-f]+)"
+        ),
+        "{file} no está en UTF-8: la línea {line} tiene el byte {byte} (¿Latin-1 o "
+        "Windows-1252?). Guárdalo como UTF-8 (en Excel: Guardar como, «CSV UTF-8») y "
+        "súbelo de nuevo.",
+    ),
+    (
+        re.compile(r"^(?P<file>.+) is UTF-16 text"),
+        "{file} está en UTF-16 (el «Texto Unicode» de Excel), no en UTF-8. Guárdalo como "
+        "UTF-8 (en Excel: Guardar como, «CSV UTF-8») y súbelo de nuevo.",
+    ),
+    (
+        re.compile(r"^(?P<file>.+) lacks column\(s\) (?P<missing>[^;]+);"),
+        "A {file} le faltan columnas: {missing}. Hacen falta "
+        + ", ".join(REQUIRED)
+        + "; y, si se saben, "
+        + ", ".join(OPTIONAL)
+        + " (separadas por comas, puntos y comas o tabuladores).",
+    ),
+    (
+        re.compile(r"^(?P<file>.+) has the same column more than once: (?P<which>.+)$"),
+        "{file} tiene la misma columna más de una vez: {which}.",
+    ),
+)
+
+_REASONS = {
+    "not a number": "no es un número",
+    "not a yes/no value": "no es un sí o no",
+    "empty": "está vacía",
+    "fewer values than columns": "tiene menos valores que columnas",
+    "more values than columns": "tiene más valores que columnas",
+}
+
+
+@dataclass
+class Row:
+    """One row of the file: its cells as read (by header), its line, and what the API
+    takes (``None`` where the reader refused it, saying why in ``problem``)."""
+
+    cells: dict[str, str]
+    line: int
+    formulario: dict[str, Any] | None
+    problem: str = ""
 
 
 @dataclass
 class Result:
-    """The file's rows with a price each (None where refused) and why rows were refused."""
+    """The file's rows with an appraisal each (None where refused) and why rows were
+    refused."""
 
-    rows: list[dict[str, Any]]
-    prices: list[float | None]
+    rows: list[Row]
+    appraisals: list[dict[str, Any] | None]
     problems: dict[int, str] = field(default_factory=dict)  # row index → message
 
+    @property
+    def prices(self) -> list[float | None]:
+        """One price per row, None where refused."""
+        return [None if a is None else float(a["precio"]) for a in self.appraisals]
+
     def table(self) -> list[dict[str, Any]]:
-        """The rows as read, plus ``precio_estimado`` and ``problema``."""
-        return [
-            {**row, "precio_estimado": price, "problema": self.problems.get(i, "")}
-            for i, (row, price) in enumerate(zip(self.rows, self.prices, strict=True))
-        ]
+        """The answer first (price and its range), then the row's cells as read, then
+        why a row was refused."""
+        table = []
+        for i, (row, appraisal) in enumerate(zip(self.rows, self.appraisals, strict=True)):
+            interval = (appraisal or {}).get("intervalo") or {}
+            table.append(
+                {
+                    PRICE: None if appraisal is None else float(appraisal["precio"]),
+                    LOW: interval.get("inferior"),
+                    HIGH: interval.get("superior"),
+                    **row.cells,
+                    PROBLEM: self.problems.get(i, ""),
+                }
+            )
+        return table
 
 
-def read_csv(data: bytes) -> list[dict[str, Any]]:
-    """The rows of a CSV (comma or semicolon, UTF-8), with each column's header stripped;
-    ``ValueError`` saying which required columns are missing."""
-    text = data.decode("utf-8-sig")
-    dialect = csv.Sniffer().sniff(text.splitlines()[0] if text else ",", delimiters=",;")
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    names = [SPELLINGS.get((n or "").strip(), (n or "").strip()) for n in reader.fieldnames or []]
-    missing = [c for c in COLUMNS if c not in names and c not in OPTIONAL]
-    if missing:
-        raise ValueError(f"Faltan columnas: {', '.join(missing)}")
-    return [
-        {name: value for name, value in zip(names, row.values(), strict=False)} for row in reader
-    ]
+def read_csv(data: bytes, name: str = "archivo.csv") -> list[Row]:
+    """The rows of an uploaded CSV, read as ``tasador train`` reads a file;
+    ``ValueError`` saying in Spanish why the file cannot be used."""
+    with tempfile.TemporaryDirectory(prefix="tasador-ui-") as folder:
+        path = Path(folder) / (Path(name).name or "archivo.csv")
+        path.write_bytes(data)
+        try:
+            with CsvHomes(path, REQUIRED) as homes:
+                rows = []
+                for cells in homes.rows():
+                    values = homes.values(cells)
+                    by_header = dict(zip(homes.header, cells, strict=False))
+                    if isinstance(values, str):
+                        rows.append(Row(by_header, homes.line, None, _reason(values)))
+                    else:
+                        home = {c: values.get(c) for c in COLUMNS}
+                        rows.append(Row(by_header, homes.line, home))
+        except FileError as exc:
+            # Named as the person named it, not by the temporary copy's path.
+            said = str(exc).splitlines()[0].replace(str(path), path.name)
+            raise ValueError(spanish(said)) from None
+    return rows
 
 
-def formulario(row: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a row with JSON types; a value that does not convert is sent as it
-    is, and the API says what is wrong with it. An optional field absent or empty is sent
-    as unknown (null)."""
-    return {name: _typed(name, row.get(name)) for name in COLUMNS}
+def _label(name: str) -> str:
+    return LABELS.get(name, name).split(" (")[0]
 
 
-def _typed(name: str, value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if text == "" and name in OPTIONAL:
-        return None
-    if name == "condicion":
-        return text
-    if name in YES_NO:
-        lowered = text.lower()
-        return True if lowered in TRUE else False if lowered in FALSE else text
-    try:
-        number = float(text.replace(",", "."))
-    except ValueError:
-        return text
-    return int(number) if name in COUNTS and number.is_integer() else number
+def _reason(reason: str) -> str:
+    """Why the reader refused a row (``superficie_util: not a number``), in Spanish."""
+    name, _, what = reason.rpartition(": ")
+    said = _REASONS.get(what, what)
+    return f"{_label(name)}: {said}" if name else said[:1].upper() + said[1:]
+
+
+def spanish(diagnosis: str) -> str:
+    """One of the reader's diagnoses, in Spanish where it is a known one."""
+    for pattern, template in _SPANISH:
+        found = pattern.match(diagnosis)
+        if found:
+            return template.format(**found.groupdict())
+    return diagnosis
 
 
 def appraise(
     api: Tasador,
-    rows: list[dict[str, Any]],
+    rows: list[Row],
     chunk: int = CHUNK_ROWS,
     progress: Callable[[float], object] = lambda _: None,
 ) -> Result:
-    """Prices for ``rows`` from the batch route, ``chunk`` rows per call."""
-    prices: list[float | None] = [None] * len(rows)
-    problems: dict[int, str] = {}
-    for start in range(0, len(rows), chunk):
-        pending = list(range(start, min(start + chunk, len(rows))))
+    """Appraisals for ``rows`` from the batch route, ``chunk`` rows per call."""
+    appraisals: list[dict[str, Any] | None] = [None] * len(rows)
+    problems = {i: row.problem for i, row in enumerate(rows) if row.formulario is None}
+    readable = [i for i, row in enumerate(rows) if row.formulario is not None]
+    for start in range(0, len(readable), chunk):
+        pending = readable[start : start + chunk]
         while pending:
             try:
-                answer = api.lote([formulario(rows[i]) for i in pending])
+                answer = api.lote_detalle([rows[i].formulario or {} for i in pending])
             except ApiError as exc:
                 refused = exc.by_row()
                 if not refused:  # not about rows: the whole call failed
                     raise
                 for position, fields in refused.items():
                     problems[pending[position]] = "; ".join(
-                        f"{name}: {' '.join(messages)}" for name, messages in fields.items()
+                        f"{_label(name)}: {' '.join(field_error(m) for m in messages)}"
+                        for name, messages in fields.items()
                     )
                 pending = [i for p, i in enumerate(pending) if p not in refused]
                 continue
-            for i, price in zip(pending, answer, strict=True):
-                prices[i] = price
+            for i, appraisal in zip(pending, answer, strict=True):
+                appraisals[i] = appraisal
             pending = []
-        progress(min(start + chunk, len(rows)) / max(len(rows), 1))
-    return Result(rows, prices, problems)
-
-
-def file_line(index: int) -> int:
-    """The line of the file a row index stands on (the header is line 1)."""
-    return index + 2
+        progress(min(start + chunk, len(readable)) / max(len(readable), 1))
+    return Result(rows, appraisals, problems)

@@ -5,7 +5,7 @@ from typing import Any
 import streamlit as st
 
 from ui.api import ApiError, Tasador
-from ui.formatting import euros, percent
+from ui.formatting import LABELS, count, date, euros, number, percent
 
 
 def render(api: Tasador) -> None:
@@ -29,9 +29,9 @@ def render(api: Tasador) -> None:
     st.markdown(
         f"- **Algoritmo**: {modelo.get('estimator', '?')} de "
         f"{params.get('n_estimators', '?')} árboles, servido con {modelo.get('engine', '?')}\n"
-        f"- **Entrenado** el {str(modelo.get('created_at', '?'))[:10]} con "
-        f"{data.get('rows', '?')} viviendas ({data.get('description', '')})\n"
-        f"- **Variables**: {', '.join(modelo.get('features', []))}"
+        f"- **Entrenado** el {_date(modelo.get('created_at'))} con "
+        f"{_rows(data.get('rows'))} ({data.get('description', '')})\n"
+        f"- **Variables**: {', '.join(LABELS.get(f, f) for f in modelo.get('features', []))}"
     )
     metrics = modelo.get("metrics", {})
     st.markdown("**Cómo acertó con viviendas que no vio al entrenar** (hold-out)")
@@ -39,7 +39,7 @@ def render(api: Tasador) -> None:
     columns[0].metric("Error típico (RMSE)", euros(metrics.get("rmse", 0)))
     columns[1].metric("Error medio (MAE)", euros(metrics.get("mae", 0)))
     r2 = metrics.get("r2")
-    columns[2].metric("R²", "—" if r2 is None else f"{r2:.3f}".replace(".", ","))
+    columns[2].metric("R²", "—" if r2 is None else number(r2, 3))
     columns[3].metric("Error porcentual (MAPE)", percent(metrics.get("mape", 0)))
     origen = modelo.get("origen")
     if origen:
@@ -49,3 +49,14 @@ def render(api: Tasador) -> None:
         )
     with st.expander("Manifiesto completo"):
         st.json(modelo)
+
+
+def _date(stamp: object) -> str:
+    try:
+        return date(str(stamp))
+    except ValueError:
+        return "?"
+
+
+def _rows(rows: object) -> str:
+    return count(rows, "viviendas") if isinstance(rows, int) else "? viviendas"

@@ -4,6 +4,7 @@ after filling the form, clicking the map, sending a CSV, or opening the model ca
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from app.schemas.formulario import FORMULARIO_EJEMPLO
 from tests.helpers import post_json, require, sample_homes
+from tools.api_stub import api_stub
 from tools.process import ServerProcess, free_port
 
 pytestmark = pytest.mark.ui
@@ -28,16 +30,29 @@ def tasador(tiny_bundle: Path) -> Iterator[ServerProcess]:
         yield server
 
 
-@pytest.fixture
-def app(tasador: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The Streamlit app, run once, talking to the live tasador."""
+def _started(url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     testing = require("streamlit.testing.v1", INSTALL)
     require("streamlit_folium", INSTALL)
-    monkeypatch.setenv("TASADOR_API_URL", tasador.url)
+    monkeypatch.setenv("TASADOR_API_URL", url)
+    monkeypatch.setenv("TASADOR_UI_TILES", "")  # no street tiles from the internet
     at = testing.AppTest.from_file(str(APP), default_timeout=60)
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+@pytest.fixture
+def app(tasador: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The Streamlit app, run once, talking to the live tasador."""
+    return _started(tasador.url, monkeypatch)
+
+
+@pytest.fixture
+def stubbed(tasador: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The app talking to the live tasador through a stand-in that adds testigos and
+    confianza to its answers where the API gives none."""
+    with api_stub(tasador.url) as url:
+        yield _started(url, monkeypatch)
 
 
 def _post_es(url: str, body: dict[str, Any]) -> Any:
@@ -54,7 +69,14 @@ def _post_es(url: str, body: dict[str, Any]) -> Any:
 
 
 def _euros(value: float) -> str:
+    """Whole euros, grouped with dots as in Spain."""
     return f"{value:,.0f} €".replace(",", ".")
+
+
+def _price(value: float) -> str:
+    """A price as the front end rounds it: to €500 from €100.000 on, else to €100."""
+    step = 500 if value >= 100_000 else 100
+    return _euros(round(value / step) * step)
 
 
 def _button(at: Any, label: str) -> Any:
@@ -75,17 +97,42 @@ def test_the_example_home_is_appraised_as_the_api_does(app: Any, tasador: Server
     expected = _post_es(f"{tasador.url}/predecir?explicar=true", FORMULARIO_EJEMPLO)
 
     assert not app.exception
-    assert _metric(app, "Precio estimado") == _euros(expected["precio"])
+    assert _metric(app, "Precio estimado") == _price(expected["precio"])
     assert _metric(app, "Precio por m² construido") == _euros(expected["precio_m2"]) + "/m²"
     interval = expected["intervalo"]
     assert any(
-        f"entre {_euros(interval['inferior'])} y {_euros(interval['superior'])}" in text
+        f"entre {_price(interval['inferior'])} y {_price(interval['superior'])}" in text
         for text in _texts(app, "markdown")
     )
     shown = _texts(app, "warning")
-    assert [a["mensaje"] for a in expected["advertencias"]] == shown[: len(shown) - 1]
+    assert any(text.startswith("**Modelo entrenado con datos sintéticos**") for text in shown)
+    assert len(shown) == len(expected["advertencias"]) + 2  # + the notice, + the model card's
     assert app.get("vega_lite_chart"), "the explanation chart is drawn"
-    assert any(expected["modelo"] in text for text in _texts(app, "caption"))
+    (caption,) = [t for t in _texts(app, "caption") if expected["modelo"] in t]
+    assert re.search(r"tasado el \d{1,2} de [a-z]+ de \d{4}, \d\d:\d\d$", caption), caption
+
+
+def test_warnings_use_the_forms_words_and_spanish_numbers(app: Any) -> None:
+    app.number_input(key="latitud").set_value(40.5159).run()  # north of the training homes
+    _button(app, "Tasar").click().run()
+
+    assert not app.exception
+    shown = " ".join(_texts(app, "warning"))
+    assert "Latitud: 40,5159 está fuera de lo que el modelo vio al entrenar" in shown
+    assert "40.5159" not in shown
+    assert "latitud =" not in shown
+
+
+def test_a_click_outside_the_training_homes_gets_a_note(app: Any) -> None:
+    (component,) = app.get("component_instance")
+    app.session_state[component.key] = {"last_clicked": {"lat": 40.6, "lng": -3.68}}
+    app.run()
+
+    assert not app.exception
+    assert any(
+        "Ese punto (40,6, \u22123,68) queda fuera de la zona de las viviendas" in text
+        for text in _texts(app, "warning")
+    )
 
 
 def test_no_lo_se_sends_a_field_as_unknown(app: Any, tasador: ServerProcess) -> None:
@@ -94,9 +141,53 @@ def test_no_lo_se_sends_a_field_as_unknown(app: Any, tasador: ServerProcess) -> 
     expected = _post_es(f"{tasador.url}/predecir", {**FORMULARIO_EJEMPLO, "antiguedad": None})
 
     assert not app.exception
-    assert _metric(app, "Precio estimado") == _euros(expected["precio"])
+    assert _metric(app, "Precio estimado") == _price(expected["precio"])
     assert expected["desconocidos"] == ["antiguedad"]
-    assert any("Sin dato: antiguedad" in text for text in _texts(app, "warning"))
+    assert any("Sin dato: antigüedad" in text for text in _texts(app, "warning"))
+
+
+def test_testigos_and_confianza_are_shown_beside_the_price(
+    stubbed: Any, tasador: ServerProcess
+) -> None:
+    _button(stubbed, "Tasar").click().run()
+    expected = _post_es(f"{tasador.url}/predecir", FORMULARIO_EJEMPLO)
+
+    assert not stubbed.exception
+    assert _metric(stubbed, "Precio estimado") == _price(expected["precio"])
+    assert _metric(stubbed, "Confianza") == "Media"
+    (table,) = stubbed.table
+    rows = table.value.to_dict("records")
+    assert len(rows) == 6
+    first = rows[0]
+    assert first["Distancia"] == "120 m"
+    assert first["Superficie construida"] == "80 m²"
+    assert first["Estado"] == "Reformado"
+    assert re.fullmatch(r"\d{1,3}(\.\d{3})* €", first["Precio"]), first["Precio"]
+    assert re.fullmatch(r"\d\.\d{3} €/m²", first["Precio por m²"]), first["Precio por m²"]
+    assert any(t.startswith("Mediana de los testigos: ") for t in _texts(stubbed, "caption"))
+
+
+def test_an_answer_without_testigos_or_confianza_is_shown_without_them() -> None:
+    testing = require("streamlit.testing.v1", INSTALL)
+
+    def script(answer: dict) -> None:  # type: ignore[type-arg]  # run from its source alone
+        from ui.valuation_tab import show
+
+        show(answer, synthetic=True)
+
+    answer = {
+        "precio": 470_526.32,
+        "timestamp": "2026-12-06T00:13:51.152826Z",
+        "modelo": "m1",
+        "precio_m2": 4_953.0,
+    }
+    at = testing.AppTest.from_function(script, args=(answer,), default_timeout=30).run()
+
+    assert not at.exception
+    assert _metric(at, "Precio estimado") == "470.500 €"
+    assert [m.label for m in at.metric] == ["Precio estimado", "Precio por m² construido"]
+    assert not at.table
+    assert _texts(at, "caption") == ["Modelo m1 · tasado el 6 de diciembre de 2026, 01:13"]
 
 
 def test_a_click_on_the_map_moves_the_home_and_its_price(app: Any, tasador: ServerProcess) -> None:
@@ -110,7 +201,7 @@ def test_a_click_on_the_map_moves_the_home_and_its_price(app: Any, tasador: Serv
 
     assert app.number_input(key="latitud").value == 40.45
     assert app.number_input(key="longitud").value == -3.68
-    assert _metric(app, "Precio estimado") == _euros(expected["precio"])
+    assert _metric(app, "Precio estimado") == _price(expected["precio"])
 
 
 def _next_to(at: Any, key: str) -> list[str]:
@@ -138,9 +229,10 @@ def test_the_apis_objections_appear_next_to_the_fields_they_name(app: Any) -> No
     _button(app, "Tasar").click().run()
 
     assert "Precio estimado" not in [m.label for m in app.metric], "no price when refused"
-    assert "150" in " ".join(_next_to(app, "superficie_util"))
-    assert "95" in " ".join(_next_to(app, "superficie_util"))
-    assert "40.65" in " ".join(_next_to(app, "latitud"))
+    assert _next_to(app, "superficie_util") == [
+        "Superficie útil (150) no puede superar la superficie construida (95)"
+    ]
+    assert "40,65" in " ".join(_next_to(app, "latitud"))
     assert _next_to(app, "superficie_construida") == []
 
 
@@ -162,16 +254,20 @@ def test_a_csv_is_appraised_and_refused_rows_are_named_by_line(
     app.file_uploader(key="csv").upload("casas.csv", _csv(rows), "text/csv").run()
     _button(app, "Tasar el archivo").click().run()
     good = [h for i, h in enumerate(rows) if i != 4]
-    expected = post_json(f"{tasador.url}/predecir/lote", {"formularios": good})["precios"]
+    answer = post_json(f"{tasador.url}/predecir/lote?detalle=true", {"formularios": good})
+    expected = answer["resultados"]
 
     assert not app.exception
     table = app.dataframe[0].value
+    assert list(table.columns[:4]) == ["Precio estimado", "Desde", "Hasta", "referencia"]
     assert list(table["referencia"]) == [f"v{i}" for i in range(12)]
-    prices = list(table["precio_estimado"])
-    assert prices[:4] + prices[5:] == pytest.approx(expected)
-    assert prices[4] != prices[4]  # NaN: no price for the refused row
+    prices = list(table["Precio estimado"])
+    assert prices[:4] + prices[5:] == [_price(e["precio"]) for e in expected]
+    lows = list(table["Desde"])
+    assert lows[:4] + lows[5:] == [_price(e["intervalo"]["inferior"]) for e in expected]
+    assert prices[4] == ""  # no price for the refused row
     assert _metric(app, "Viviendas tasadas") == "11 de 12"
-    assert any("línea 6: superficie_util" in text for text in _texts(app, "error"))
+    assert any("línea 6: Superficie útil: Superficie útil (" in t for t in _texts(app, "error"))
     assert app.get("download_button")
 
 
@@ -188,8 +284,32 @@ def test_a_csv_may_leave_out_or_empty_what_is_unknown(app: Any, tasador: ServerP
     expected = post_json(f"{tasador.url}/predecir/lote", {"formularios": sent})["precios"]
 
     assert not app.exception
-    assert list(app.dataframe[0].value["precio_estimado"]) == pytest.approx(expected)
+    assert list(app.dataframe[0].value["Precio estimado"]) == [_price(p) for p in expected]
     assert _metric(app, "Viviendas tasadas") == "5 de 5"
+
+
+def test_a_latin1_csv_gets_the_same_diagnosis_as_training(app: Any) -> None:
+    text = _csv(sample_homes(3)).decode()  # its header spells baños
+    app.file_uploader(key="csv").upload("casas.csv", text.encode("latin-1"), "text/csv").run()
+    _button(app, "Tasar el archivo").click().run()
+
+    assert not app.exception
+    assert _texts(app, "error") == [
+        "No se puede leer el archivo: casas.csv no está en UTF-8: la línea 1 tiene el byte "
+        "0xf1 (¿Latin-1 o Windows-1252?). Guárdalo como UTF-8 (en Excel: Guardar como, "
+        "«CSV UTF-8») y súbelo de nuevo."
+    ]
+    assert not app.dataframe
+
+
+def test_the_histogram_speaks_spanish(app: Any) -> None:
+    app.file_uploader(key="csv").upload("casas.csv", _csv(sample_homes(8)), "text/csv").run()
+    _button(app, "Tasar el archivo").click().run()
+
+    spec = json.loads(app.get("vega_lite_chart")[-1].proto.spec)
+    assert spec["encoding"]["x"]["title"] == "Precio estimado (€)"
+    assert spec["encoding"]["y"]["title"] == "Viviendas"
+    assert spec["config"]["locale"]["number"]["thousands"] == "."
 
 
 def test_batches_are_sent_in_chunks_and_a_bad_row_costs_one_price(
@@ -199,8 +319,9 @@ def test_batches_are_sent_in_chunks_and_a_bad_row_costs_one_price(
     from ui.api import Tasador
 
     homes = sample_homes(11)
-    rows = [{k: str(v) for k, v in h.items()} for h in homes]  # as read from a CSV
-    rows[7]["condicion"] = "Nuevo"
+    rows = batch.read_csv(
+        _csv([{**h, "condicion": "Nuevo"} if i == 7 else h for i, h in enumerate(homes)])
+    )
     calls: list[float] = []
     result = batch.appraise(Tasador(tasador.url), rows, chunk=4, progress=calls.append)
     good = [h for i, h in enumerate(homes) if i != 7]
@@ -209,7 +330,7 @@ def test_batches_are_sent_in_chunks_and_a_bad_row_costs_one_price(
     assert [p for p in result.prices if p is not None] == pytest.approx(expected)
     assert result.prices[7] is None
     assert list(result.problems) == [7]
-    assert result.problems[7].startswith("condicion:")
+    assert result.problems[7].startswith("Estado:")
     assert calls == pytest.approx([4 / 11, 8 / 11, 1.0])
 
 
@@ -267,3 +388,50 @@ def test_the_front_end_listens_on_loopback_unless_told(
     (argv,) = started
     given = argv[argv.index("--server.address") + 1] if "--server.address" in argv else None
     assert given == address
+
+
+def test_the_map_draws_the_districts_with_their_names_and_streets_only_when_asked(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ui import map_picker
+
+    names = map_picker.district_names()
+    (component,) = app.get("component_instance")
+    script = json.loads(component.proto.json_args)["script"]
+    # folium writes the labels' HTML with \\u escapes (for "<", ">" and accents).
+    drawn = script.encode("ascii", "backslashreplace").decode("unicode_escape")
+
+    assert len(names) == 21
+    assert {"Fuencarral-El Pardo", "Tetuán", "San Blas-Canillejas", "Vicálvaro"} <= set(names)
+    assert all(f">{name}</div>" in drawn for name in names)  # the labels
+    assert "tile.openstreetmap.org" not in drawn  # TASADOR_UI_TILES="" in these tests
+    assert map_picker.DISTRICTS_FILE.stat().st_size < 300_000
+    monkeypatch.delenv("TASADOR_UI_TILES")
+    assert map_picker.tiles() == (map_picker.OSM_TILES, map_picker.OSM_ATTRIBUTION)
+    monkeypatch.setenv("TASADOR_UI_TILES", "https://tiles.example/{z}/{x}/{y}.png")
+    assert map_picker.tiles() == (
+        "https://tiles.example/{z}/{x}/{y}.png",
+        "Teselas: tiles.example",
+    )
+    monkeypatch.setenv("TASADOR_UI_TILES", "off")
+    assert map_picker.tiles() is None
+
+
+def test_the_map_shows_the_training_homes_area_from_the_manifest(
+    app: Any, tiny_bundle: Path
+) -> None:
+    from ui.map_picker import Area, training_area
+
+    ranges = json.loads((tiny_bundle / "manifest.json").read_text())["feature_ranges"]
+    area = training_area({"feature_ranges": ranges})
+    (component,) = app.get("component_instance")
+    drawn = json.loads(component.proto.json_args)["script"]
+
+    assert area == Area(
+        ranges["latitud"]["min"],
+        ranges["longitud"]["min"],
+        ranges["latitud"]["max"],
+        ranges["longitud"]["max"],
+    )
+    assert training_area({}) is None
+    assert f"[[{area.south}, {area.west}], [{area.north}, {area.east}]]" in drawn
