@@ -114,7 +114,7 @@ class Testigo(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [TESTIGO_EJEMPLO]})
 
-    distancia_m: int = Field(description="Metres from the home appraised.")
+    distancia_m: int = Field(description="Metres from the home appraised, in a straight line.")
     latitud: float
     longitud: float
     superficie_construida: float = Field(description="Built area, m².")

@@ -6,16 +6,20 @@ anonymised its published 2018 data set: each price moved at random by up to ±2.
 rounded to €1,000, each home moved 30-60 m in a random direction, and only homes whose
 ~250 m cell held at least 5 training homes. So no testigo is a training row.
 
-Comparable means near, and alike in size, rooms and condition. Among the ``CANDIDATES``
-homes nearest the one appraised (a grid of cells finds them without a scan of every
-home), the six with the lowest score are kept, where one unit of score is any of:
-``METRES_PER_UNIT`` metres away, built area larger or smaller by a factor of
-``AREA_RATIO_PER_UNIT``, ``ROOMS_PER_UNIT`` rooms more or fewer, or another condition.
+Comparable means near, and alike in size, rooms and condition. The homes searched are
+those of the smallest square of ~250 m cells around the one appraised that holds at least
+``CANDIDATES`` of them (the nearest few hundred, found without a scan of every home); the
+six with the lowest score are kept, where one unit of score is any of: ``METRES_PER_UNIT``
+metres north or south plus east or west (the distance along the streets of a grid, which
+keeps the score one sum of absolute differences: a few numpy calls per home), built area
+larger or smaller by a factor of ``AREA_RATIO_PER_UNIT``, ``ROOMS_PER_UNIT`` rooms more or
+fewer, or another condition.
 """
 
 import math
 import statistics
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -29,7 +33,7 @@ TESTIGOS_FILE = "testigos.npz"
 COLUMNS = ("latitud", "longitud", "superficie_construida", "habitaciones", "condicion", "precio")
 LABELS = "condiciones"
 SHOWN = 6  # testigos in an answer
-CANDIDATES = 200  # the nearest homes the six are chosen among
+CANDIDATES = 200  # at least this many homes are searched, where there are
 METRES_PER_UNIT = 500.0
 AREA_RATIO_PER_UNIT = 1.25
 ROOMS_PER_UNIT = 2.0
@@ -90,16 +94,19 @@ class Testigos:
         keys = (rows - self._row0) * self._width + (cols - self._col0)
         order = np.argsort(keys, kind="stable")
         self._table = table[order]
-        # What the score is computed on, in its units: metres north and east, then built
-        # area, rooms and condition each scaled to one unit of score.
-        self._scaled = np.column_stack(
+        # What the score is computed on, in its units: metres north and east, built area and
+        # rooms; then, per condition, the score of another condition than it (0 or 1 unit);
+        # then the table's own columns, so that one slice holds all. One row per column:
+        # the score sums down the rows.
+        self._scored = 4 + len(labels)
+        self._scaled = np.vstack(
             [
                 self._table[:, 0] * _M_LAT / METRES_PER_UNIT,
                 self._table[:, 1] * _M_LON / METRES_PER_UNIT,
                 np.log(self._table[:, 2]) / math.log(AREA_RATIO_PER_UNIT),
                 self._table[:, 3] / ROOMS_PER_UNIT,
-                self._table[:, 4],
-                np.arange(n, dtype=np.float64),  # the row in _table
+                *[(self._table[:, 4] != code) * CONDITION_UNIT for code in range(len(labels))],
+                self._table.T,
             ]
         )
         # Homes of cell k are rows _starts[k] to _starts[k + 1] of the sorted table, and the
@@ -107,6 +114,8 @@ class Testigos:
         self._starts = np.searchsorted(
             keys[order], np.arange(self._height * self._width + 1)
         ).tolist()
+        # How many rings each cell's search takes, found once per cell.
+        self._rings = lru_cache(maxsize=65536)(self._rings_needed)
 
     def find(
         self,
@@ -118,29 +127,26 @@ class Testigos:
     ) -> Found:
         """The ``SHOWN`` most comparable testigos (fewer where fewer lie within reach)."""
         near = self._near(latitud, longitud)
-        if not len(near):
+        if not near.shape[1]:
             return Found([], None)
-        y = latitud * _M_LAT / METRES_PER_UNIT
-        x = longitud * _M_LON / METRES_PER_UNIT
-        score = np.hypot(near[:, 0] - y, near[:, 1] - x)
-        if len(near) > CANDIDATES:  # the nearest few hundred
-            keep = np.argpartition(score, CANDIDATES)[:CANDIDATES]
-            near, score = near[keep], score[keep]
-        alike = (
-            math.log(superficie_construida) / math.log(AREA_RATIO_PER_UNIT),
-            habitaciones / ROOMS_PER_UNIT,
+        home = np.array(
+            [
+                [latitud * _M_LAT / METRES_PER_UNIT],
+                [longitud * _M_LON / METRES_PER_UNIT],
+                [math.log(superficie_construida) / math.log(AREA_RATIO_PER_UNIT)],
+                [habitaciones / ROOMS_PER_UNIT],
+            ]
         )
-        score += np.abs(near[:, 2:4] - alike).sum(axis=1)
-        score += (near[:, 4] != self._codes.get(condicion, -1)) * CONDITION_UNIT
+        score = np.abs(near[:4] - home).sum(axis=0)
+        code = self._codes.get(condicion)
+        score += near[4 + code] if code is not None else CONDITION_UNIT
         best = (
             np.argpartition(score, SHOWN)[:SHOWN] if len(score) > SHOWN else np.arange(len(score))
         )
         best = best[np.argsort(score[best], kind="stable")]
         viviendas = []
         per_m2 = []
-        for lat, lon, area, rooms, code, price in self._table[
-            near[best, 5].astype(np.intp)
-        ].tolist():
+        for lat, lon, area, rooms, code, price in near[self._scored :, best].T.tolist():
             distance = math.hypot((lat - latitud) * _M_LAT, (lon - longitud) * _M_LON)
             per_m2.append(price / area)
             viviendas.append(
@@ -159,17 +165,23 @@ class Testigos:
 
     def _near(self, latitud: float, longitud: float) -> npt.NDArray[np.float64]:
         """The homes of the smallest block of cells around the point holding at least
-        ``CANDIDATES`` of them, up to ``MAX_RINGS`` cells away (rows of ``_scaled``)."""
+        ``CANDIDATES`` of them, up to ``MAX_RINGS`` cells away (columns of ``_scaled``)."""
         row = math.floor(latitud / CELL[0]) - self._row0
         col = math.floor(longitud / CELL[1]) - self._col0
-        slices: list[tuple[int, int]] = []
-        for rings in range(1, MAX_RINGS + 1):
-            slices = self._block(row, col, rings)
-            if sum(end - start for start, end in slices) >= CANDIDATES:
-                break
-        if not slices:
-            return self._scaled[:0]
-        return np.concatenate([self._scaled[start:end] for start, end in slices])
+        slices = self._block(row, col, self._rings(row, col))
+        size = sum(end - start for start, end in slices)
+        # Into a row-major array: left to itself, numpy would lay it out by columns, and
+        # every row operation of the score would stride.
+        out = np.empty((self._scaled.shape[0], size))
+        if size:
+            np.concatenate([self._scaled[:, start:end] for start, end in slices], axis=1, out=out)
+        return out
+
+    def _rings_needed(self, row: int, col: int) -> int:
+        for rings in range(1, MAX_RINGS):
+            if sum(end - start for start, end in self._block(row, col, rings)) >= CANDIDATES:
+                return rings
+        return MAX_RINGS
 
     def _block(self, row: int, col: int, rings: int) -> list[tuple[int, int]]:
         first, last = max(col - rings, 0), min(col + rings, self._width - 1)
