@@ -71,6 +71,11 @@ class TrainCommand(BaseModel):
     nivel: float = Field(
         default=0.8, gt=0, lt=1, description="the prediction interval's level (0.8 = 80 %)"
     )
+    sin_testigos: bool = Field(
+        default=False,
+        description="leave the testigos (comparable homes, coarsened training homes) out of "
+        "the bundle: answers then carry none, and say so",
+    )
     firmar: Path | None = Field(
         default=None,
         description="sign the bundle with this Ed25519 private key (PEM, from tasador claves; "
@@ -376,7 +381,9 @@ def train(command: TrainCommand) -> int:
             _say(f"{len(dataset)} usable rows, {dataset.rejected.total} rejected.")
             for line in dataset.rejected.summary():
                 _say(f"  rejected {line}")
-        config = TrainingConfig(seed=command.seed, nivel=command.nivel)
+        config = TrainingConfig(
+            seed=command.seed, nivel=command.nivel, testigos=not command.sin_testigos
+        )
         if command.trees is not None or not command.buscar:
             config = replace(config, search=None, n_estimators=command.trees or 100)
         manifest = train(dataset, command.out, config, signer=signer)

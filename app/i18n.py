@@ -44,6 +44,19 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "es": "{etiqueta}: {valor} es {sentido} que en cualquier vivienda de entrenamiento "
         "({minimo} a {maximo}): el precio es menos fiable.",
     },
+    "testigos_none": {
+        "en": "This model was trained without testigos (comparable homes): there are none to show.",
+        "es": "Este modelo se entrenó sin testigos (viviendas comparables): no hay ninguno que "
+        "mostrar.",
+    },
+    "testigos_none_near": {
+        "en": "No comparable home lies within {km} km.",
+        "es": "No hay ninguna vivienda comparable a menos de {km} km.",
+    },
+    "testigos_fewer": {
+        "en": "Only {n} comparable homes lie within {km} km: fewer than the usual 6.",
+        "es": "Solo hay {n} viviendas comparables a menos de {km} km: menos de las 6 habituales.",
+    },
     "invalid_setting": {
         "en": "invalid setting {name}: {msg}",
         "es": "ajuste no válido {name}: {msg}",

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tasador")
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 
 SUMMARY = "Appraisal of homes in Madrid: an asking price a person can judge."
 DESCRIPTION = """

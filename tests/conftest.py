@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.config import EMBEDDED_MODEL_DIR
 from app.schemas.formulario import FORMULARIO_EJEMPLO
 from tests.helpers import ClientFactory, make_client, train_quietly
 
@@ -40,6 +41,13 @@ def client_factory(tiny_bundle: Path) -> ClientFactory:
 def client(client_factory: ClientFactory) -> Iterator[TestClient]:
     """A started app (lifespan run) serving the tiny bundle, as deployed."""
     with client_factory() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def embedded() -> Iterator[TestClient]:
+    """A client of the embedded bundle (the full model, trained on 20,000 homes)."""
+    with make_client(EMBEDDED_MODEL_DIR) as started:
         yield started
 
 

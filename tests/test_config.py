@@ -145,7 +145,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     from app.cli import main
 
     assert main(["--version"]) == 0
-    assert capsys.readouterr().out.strip() == "tasador 0.1.0"
+    assert capsys.readouterr().out.strip() == "tasador 0.2.0"
 
 
 def test_no_command_lists_the_commands_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

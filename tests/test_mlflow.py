@@ -116,9 +116,18 @@ def test_train_logs_everything_and_serve_fetches_from_the_embedded_store(
                 for k, v in validation.items()
                 if isinstance(v, int | float) and not isinstance(v, bool)
             },
+            **{
+                f"confianza.{grade}.{k}": float(v)
+                for grade, figures in manifest["confianza"]["grades"].items()
+                for k, v in figures.items()
+                if k != "rows" and v is not None
+            },
         }
     )
     assert run.data.metrics["cv.mape"] == validation["mape"]
+    assert (
+        run.data.metrics["confianza.baja.share"] == manifest["confianza"]["grades"]["baja"]["share"]
+    )
     assert run.data.params["target_scale"] == manifest["target_scale"]
     assert run.data.params["data.sha256"] == manifest["data"]["sha256"]
     assert run.data.params["data.synthetic"] == "True"

@@ -209,7 +209,7 @@ def show(result: dict[str, Any], synthetic: bool = False) -> None:
     contributions = result.get("contribuciones")
     if contributions:
         _explanation(result.get("base"), contributions)
-    stamp = result.get("timestamp")
+    stamp = result.get("fecha")
     when = f" · tasado el {date_time(stamp)}" if stamp else ""
     st.caption(f"Modelo {result.get('modelo', '?')}{when}")
 

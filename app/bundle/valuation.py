@@ -20,12 +20,12 @@ import numpy as np
 from pydantic import ValidationError
 
 from app.allocator import return_freed_memory
-from app.bundle.artefacts import BundleError, npz_within_cap
+from app.bundle.artefacts import BundleError, npz_arrays, npz_within_cap
 from app.bundle.engine_choice import Expected
 from app.features import FeatureBuilder
 from app.schemas.formulario import Formulario
 from app.schemas.manifest import Manifest
-from app.valuation.artefact import VALUATION_FILE, Valuation
+from app.valuation.artefact import VALUATION_FILE, ConfidenceThresholds, Valuation
 from app.valuation.explanation import (
     CONTRIBUTIONS_FILE,
     LEAVES_FILE,
@@ -35,6 +35,7 @@ from app.valuation.explanation import (
 )
 from app.valuation.interval import Interval
 from app.valuation.novelty import Novelty, unknown_fields
+from app.valuation.testigos import COLUMNS, LABELS, TESTIGOS_FILE, Testigos
 from app.valuation.zones import ZoneGrid
 
 log = logging.getLogger("tasador")
@@ -56,6 +57,8 @@ class ValuationParts:
     zones: ZoneGrid | None
     novelty: Novelty
     explainer: LazyExplainer | None
+    testigos: Testigos | None = None
+    confianza: ConfidenceThresholds | None = None
 
 
 def load_valuation(
@@ -95,8 +98,26 @@ def load_valuation(
         return_freed_memory()  # building the session freed several times what it keeps
         explainer = LazyExplainer(lambda: _ready(leaves, table, manifest))
     return ValuationParts(
-        interval, zones, Novelty(manifest.feature_ranges, valuation.ratios), explainer
+        interval,
+        zones,
+        Novelty(manifest.feature_ranges, valuation.ratios),
+        explainer,
+        _testigos(directory, artefacts),
+        valuation.confianza,
     )
+
+
+def _testigos(directory: Path, artefacts: dict[str, bytes]) -> Testigos | None:
+    """The comparable homes' table, checked; None for a bundle trained without it."""
+    data = artefacts.get(TESTIGOS_FILE)
+    if data is None:
+        return None
+    path = directory / TESTIGOS_FILE
+    arrays = npz_arrays(path, data, (*COLUMNS, LABELS))
+    try:
+        return Testigos(arrays)
+    except ValueError as exc:
+        raise BundleError(f"{path} is malformed: {exc}") from None
 
 
 def _first(exc: Exception) -> str:

@@ -3,7 +3,7 @@
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.manifest import MANIFEST_EXAMPLE, Manifest
 
@@ -21,15 +21,6 @@ class Estado(BaseModel):
         description="Version of the model served; absent while none is loaded.",
         exclude_if=lambda value: value is None,
     )
-
-    @computed_field(  # type: ignore[prop-decorator]
-        description="The same as estado: its former name, kept for the clients that read it.",
-        json_schema_extra={"deprecated": True},
-    )
-    @property
-    def status(self) -> str:
-        """``estado``, under its former name."""
-        return self.estado
 
 
 ORIGEN_EJEMPLO: dict[str, Any] = {

@@ -3,7 +3,7 @@ with the manifest."""
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.base import RequestModel
 from app.schemas.formulario import FORMULARIO_EJEMPLO, Formulario, Number
@@ -97,21 +97,3 @@ class Evaluacion(Metricas):
     )
     validacion: Metricas = Field(description="The model's hold-out metrics from training.")
     modelo: str
-
-    @computed_field(  # type: ignore[prop-decorator]
-        description="The same as filas: its former name, kept for the clients that read it.",
-        json_schema_extra={"deprecated": True},
-    )
-    @property
-    def n(self) -> int:
-        """``filas``, under its former name."""
-        return self.filas
-
-    @computed_field(  # type: ignore[prop-decorator]
-        description="The same as validacion: its former name, kept for the clients that read it.",
-        json_schema_extra={"deprecated": True},
-    )
-    @property
-    def holdout(self) -> Metricas:
-        """``validacion``, under its former name."""
-        return self.validacion

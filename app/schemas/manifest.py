@@ -51,6 +51,26 @@ ZONES_EXAMPLE: dict[str, Any] = {
     "rings": 2,
     "coverage": 0.997,
 }
+TESTIGOS_EXAMPLE: dict[str, Any] = {
+    "rows": 15_033,
+    "cell_m": [250, 254],
+    "min_homes": 5,
+    "price_jitter": 0.025,
+    "price_rounding": 1000,
+    "shift_m": [30, 60],
+}
+GRADE_EXAMPLE: dict[str, Any] = {"share": 0.5, "median_ape": 0.138, "coverage": 0.806, "rows": 2000}
+CONFIANZA_EXAMPLE: dict[str, Any] = {
+    "method": "the interval's width relative to the price, split at hold-out quantiles",
+    "alta": 0.52,
+    "media": 0.71,
+    "grades": {
+        "alta": GRADE_EXAMPLE,
+        "media": {"share": 0.35, "median_ape": 0.163, "coverage": 0.816, "rows": 1400},
+        "baja": {"share": 0.15, "median_ape": 0.214, "coverage": 0.808, "rows": 600},
+    },
+}
+
 MANIFEST_EXAMPLE: dict[str, Any] = {
     "format_version": 1,
     "version": "rf-2b5fe44d0743",
@@ -67,6 +87,8 @@ MANIFEST_EXAMPLE: dict[str, Any] = {
     "reference": [REFERENCE_EXAMPLE],
     "interval": INTERVAL_EXAMPLE,
     "zones": ZONES_EXAMPLE,
+    "testigos": TESTIGOS_EXAMPLE,
+    "confianza": CONFIANZA_EXAMPLE,
 }
 
 
@@ -150,6 +172,41 @@ class ZonesSummary(BaseModel):
     min_homes: int
     rings: int = Field(description="A home borrows the nearest kept cell this many cells away.")
     coverage: float = Field(description="The share of hold-out homes with a zone.")
+
+
+class TestigosSummary(BaseModel):
+    """How the testigos (comparable homes) were coarsened from the training homes."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [TESTIGOS_EXAMPLE]})
+
+    rows: int = Field(description="Testigos kept.")
+    cell_m: tuple[int, int] = Field(description="The neighbourhood cell, height and width, m.")
+    min_homes: int = Field(description="Only homes whose cell held at least this many.")
+    price_jitter: float = Field(description="Each price moved at random by up to this share.")
+    price_rounding: int = Field(description="Then rounded to this many euros.")
+    shift_m: tuple[float, float] = Field(description="Each home moved this far, in metres.")
+
+
+class GradeSummary(BaseModel):
+    """One confidence grade, measured on the hold-out homes."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [GRADE_EXAMPLE]})
+
+    share: float = Field(description="Share of hold-out homes given this grade.")
+    median_ape: float | None = Field(description="Median of |error| / price (null: none).")
+    coverage: float | None = Field(description="Share of true prices inside the interval.")
+    rows: int
+
+
+class ConfianzaSummary(BaseModel):
+    """The confidence grades: their thresholds, and how each did on the hold-out homes."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [CONFIANZA_EXAMPLE]})
+
+    method: str
+    alta: float = Field(description="alta up to this interval width relative to the price.")
+    media: float = Field(description="media up to this one; baja beyond, or when unlike.")
+    grades: dict[str, GradeSummary] = Field(description="alta, media and baja.")
 
 
 CANDIDATE_EXAMPLE: dict[str, Any] = {
@@ -252,6 +309,14 @@ class Manifest(BaseModel):
     )
     zones: ZonesSummary | None = Field(
         default=None, description="The zone aggregate (absent in older bundles)."
+    )
+    testigos: TestigosSummary | None = Field(
+        default=None,
+        description="The comparable homes' table (absent when trained with --sin-testigos, "
+        "and in older bundles).",
+    )
+    confianza: ConfianzaSummary | None = Field(
+        default=None, description="The confidence grades (absent in older bundles)."
     )
     validation: CrossValidation | None = Field(
         default=None,

@@ -1,29 +1,15 @@
 """What ``/predecir`` and ``/predecir/lote`` take and answer."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.base import RequestModel
 from app.schemas.formulario import FORMULARIO_EJEMPLO, Formulario
 
 EJEMPLO_FECHA = "2026-11-23T09:30:00.123456Z"
 EJEMPLO_MODELO = "rf-2b5fe44d0743"
-
-
-class ConFecha(BaseModel):
-    """An answer made at ``fecha``; ``timestamp``, its former name, is sent too."""
-
-    @computed_field(  # type: ignore[prop-decorator]
-        description="The same as fecha: its former name, kept for the clients that read it.",
-        json_schema_extra={"deprecated": True},
-    )
-    @property
-    def timestamp(self) -> datetime:
-        """``fecha``, under its former name."""
-        fecha: datetime = getattr(self, "fecha")  # noqa: B009 - every subclass has it
-        return fecha
 
 
 class Intervalo(BaseModel):
@@ -110,6 +96,62 @@ class Contribucion(BaseModel):
     efecto: float = Field(description="EUR added to (or taken from) the average price.")
 
 
+TESTIGO_EJEMPLO: dict[str, Any] = {
+    "distancia_m": 140,
+    "latitud": 40.41771,
+    "longitud": -3.70254,
+    "superficie_construida": 90.0,
+    "habitaciones": 3,
+    "condicion": "En buen estado",
+    "precio": 452_000.0,
+    "precio_m2": 5_022.22,
+}
+
+
+class Testigo(BaseModel):
+    """A comparable home: a training home coarsened (price moved by up to ±2.5 % and
+    rounded to €1,000, location moved 30-60 m), never a training row as it was."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [TESTIGO_EJEMPLO]})
+
+    distancia_m: int = Field(description="Metres from the home appraised, in a straight line.")
+    latitud: float
+    longitud: float
+    superficie_construida: float = Field(description="Built area, m².")
+    habitaciones: int
+    condicion: str
+    precio: float = Field(description="Asking price, EUR (coarsened).")
+    precio_m2: float = Field(description="precio per built m², EUR.")
+
+
+TESTIGOS_EJEMPLO: dict[str, Any] = {
+    "viviendas": [TESTIGO_EJEMPLO],
+    "mediana_precio_m2": 5_022.22,
+    "aviso": None,
+}
+
+
+class Testigos(BaseModel):
+    """The training homes most comparable to this one: near, and alike in built area,
+    rooms and condition (most comparable first)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [TESTIGOS_EJEMPLO]})
+
+    viviendas: list[Testigo] = Field(
+        description="Up to 6; empty for a model trained without testigos."
+    )
+    mediana_precio_m2: float | None = Field(
+        default=None, description="Their median €/m², EUR (null when there are none)."
+    )
+    aviso: str | None = Field(
+        default=None,
+        description="Why there are fewer than 6, or none (Spanish with Accept-Language: es); "
+        "null when there are 6.",
+    )
+
+
+Confianza = Literal["alta", "media", "baja"]
+
 PREDICCION_EJEMPLO: dict[str, Any] = {
     "precio": 470_526.32,
     "fecha": EJEMPLO_FECHA,
@@ -118,10 +160,13 @@ PREDICCION_EJEMPLO: dict[str, Any] = {
     "precio_m2": 4_952.91,
     "zona": {"precio_m2_mediano": 5_312.0, "viviendas": 41, "radio_km": 0.52, "diferencia": -0.07},
     "advertencias": [],
+    "desconocidos": [],
+    "testigos": TESTIGOS_EJEMPLO,
+    "confianza": "alta",
 }
 
 
-class Prediccion(ConFecha):
+class Prediccion(BaseModel):
     """The appraisal of one home: the price, its range, the area, and any warnings; with
     ``?explicar=true`` also what drives it (``base`` + ``contribuciones`` = ``precio``)."""
 
@@ -159,6 +204,18 @@ class Prediccion(ConFecha):
         description="The fields sent as unknown (left out or null): baños, antiguedad, "
         "superficie_util. The interval is calibrated for homes with these unknown, so it is "
         "wider; an advertencia says so.",
+    )
+    testigos: Testigos | None = Field(
+        default=None,
+        description="Comparable homes that support the price; viviendas is empty, and aviso "
+        "says why, for a model trained without them.",
+    )
+    confianza: Confianza | None = Field(
+        default=None,
+        description="alta, media or baja: from the interval's width relative to the price, "
+        "and baja when an advertencia says the home is unlike the training data; "
+        "GET /modelo states each grade's measured error (confianza). Null for a model "
+        "trained without grades.",
     )
     base: float | None = Field(
         default=None,
@@ -209,7 +266,7 @@ class ParametrosLote(BaseModel):
     )
 
 
-class PrediccionLote(ConFecha):
+class PrediccionLote(BaseModel):
     """One price per home of the batch, in the order they were sent."""
 
     model_config = ConfigDict(
@@ -229,7 +286,7 @@ class PrediccionLote(ConFecha):
     modelo: str
 
 
-class PrediccionLoteDetalle(ConFecha):
+class PrediccionLoteDetalle(BaseModel):
     """With ``?detalle=true``: the full appraisal of each home, in the order sent."""
 
     model_config = ConfigDict(

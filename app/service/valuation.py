@@ -1,5 +1,6 @@
 """Appraising homes: the price and what lets a person judge it (its range, the area's €/m²,
-warnings outside the training data and, when asked, what drives it)."""
+warnings outside the training data, comparable homes, a confidence grade and, when asked,
+what drives it)."""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import numpy.typing as npt
 from app.bundle.loader import Bundle
 from app.errors import RefusedError, too_many_rows
 from app.features import LOCATION_FIELDS, formularios_at
-from app.i18n import DEFAULT, Language
+from app.i18n import DEFAULT, Language, message
 from app.schemas.formulario import Formulario
 from app.schemas.prediccion import (
     Advertencia,
@@ -22,8 +23,10 @@ from app.schemas.prediccion import (
     PrediccionLoteDetalle,
 )
 from app.tracing import span
+from app.valuation.confidence import Grade, grade, is_unlike
 from app.valuation.explanation import GROUPS, Explanation, ExplanationsUnavailableError
 from app.valuation.novelty import unknown_columns, unknown_fields
+from app.valuation.testigos import REACH_KM, SHOWN
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class Appraisals:
     precio_m2: list[float]
     advertencias: list[Sequence[Advertencia]]
     desconocidos: list[tuple[str, ...]]
+    confianza: list[Grade | None]
 
 
 def appraise_columns(
@@ -142,6 +146,12 @@ def appraise_columns(
         precio_m2=[round(v, 2) for v in per_m2],
         advertencias=advertencias,
         desconocidos=unknown,
+        confianza=[
+            _grade(bundle, precio, lower, upper, warnings)
+            for precio, lower, upper, warnings in zip(
+                prices, inferior, superior, advertencias, strict=True
+            )
+        ],
     )
 
 
@@ -196,16 +206,14 @@ def _appraisal(
     parts = bundle.valuation
     zone = parts.zones.zone(formulario.latitud, formulario.longitud) if parts.zones else None
     intervalo = None
+    inferior = superior = None
     unknown = unknown_fields(formulario)
     if parts.interval is not None:
         sigma = zone.sigma if zone is not None else parts.interval.sigma
         sigma *= parts.interval.scale(unknown)
         lower, upper = parts.interval.bounds(precio, sigma)
-        intervalo = {
-            "inferior": round(lower, 2),
-            "superior": round(upper, 2),
-            "nivel": parts.interval.nivel,
-        }
+        inferior, superior = round(lower, 2), round(upper, 2)
+        intervalo = {"inferior": inferior, "superior": superior, "nivel": parts.interval.nivel}
     precio_m2 = precio / formulario.superficie_construida
     zona = None
     if zone is not None:
@@ -234,12 +242,56 @@ def _appraisal(
         ),
         "desconocidos": unknown,
     }
+    answer["testigos"] = _testigos(bundle, formulario, language)
+    answer["confianza"] = _grade(bundle, precio, inferior, superior, answer["advertencias"])
     if explanation is not None:
         answer["base"], answer["contribuciones"] = _contributions(
             bundle, formulario, explanation, row, answer["precio"]
         )
     # One validation of the whole answer: faster than building each part as a model.
     return Prediccion.model_validate(answer)
+
+
+def _grade(
+    bundle: Bundle,
+    precio: float,
+    inferior: float | None,
+    superior: float | None,
+    advertencias: Sequence[Advertencia],
+) -> Grade | None:
+    """The confidence grade of an appraisal (None for a bundle without grades)."""
+    thresholds = bundle.valuation.confianza
+    if thresholds is None or inferior is None or superior is None:
+        return None
+    return grade((superior - inferior) / precio, is_unlike(advertencias), thresholds)
+
+
+def _testigos(bundle: Bundle, formulario: Formulario, language: Language) -> dict[str, Any]:
+    """The comparable homes, and a notice when there are fewer than ``SHOWN``."""
+    table = bundle.valuation.testigos
+    if table is None:
+        return {
+            "viviendas": [],
+            "mediana_precio_m2": None,
+            "aviso": message("testigos_none", language),
+        }
+    found = table.find(
+        formulario.latitud,
+        formulario.longitud,
+        formulario.superficie_construida,
+        formulario.habitaciones,
+        formulario.condicion,
+    )
+    aviso = None
+    if not found.viviendas:
+        aviso = message("testigos_none_near", language, km=f"{REACH_KM:g}")
+    elif len(found.viviendas) < SHOWN:
+        aviso = message("testigos_fewer", language, n=len(found.viviendas), km=f"{REACH_KM:g}")
+    return {
+        "viviendas": found.viviendas,
+        "mediana_precio_m2": found.mediana_precio_m2,
+        "aviso": aviso,
+    }
 
 
 def _contributions(

@@ -18,8 +18,15 @@ import numpy as np
 import numpy.typing as npt
 
 from app.schemas.formulario import LATITUD_MIN, LONGITUD_MIN, Formulario
-from app.schemas.manifest import IntervalSummary, ZonesSummary
-from app.valuation.artefact import IntervalCalibration, Ratio, Valuation, ZoneCells
+from app.schemas.manifest import ConfianzaSummary, GradeSummary, IntervalSummary, ZonesSummary
+from app.valuation.artefact import (
+    ConfidenceThresholds,
+    IntervalCalibration,
+    Ratio,
+    Valuation,
+    ZoneCells,
+)
+from app.valuation.confidence import ALTA_SHARE, GRADES, MEDIA_SHARE, grade
 from app.valuation.interval import Interval, pattern
 from app.valuation.novelty import RATIOS, unknown_fields
 from app.valuation.zones import KM_PER_DEG_LAT, KM_PER_DEG_LON, ZoneGrid
@@ -236,11 +243,54 @@ def interval_hits(
 ) -> tuple[npt.NDArray[np.bool_], Array]:
     """Whether each home's true price lies inside its interval, and the interval's width
     relative to the true price."""
-    sigma = _sigmas(grid, homes.latitud, homes.longitud, sigma_city)
-    sigma *= np.array([interval.scale_of(u) for u in homes.unknown])
-    lower, upper = interval.bounds_many(homes.predicho, sigma)
+    lower, upper = _bounds(interval, grid, homes, sigma_city)
     inside = (homes.precio >= lower) & (homes.precio <= upper)
     return inside, (upper - lower) / homes.precio
+
+
+def _bounds(
+    interval: Interval, grid: ZoneGrid, homes: Homes, sigma_city: float
+) -> tuple[Array, Array]:
+    sigma = _sigmas(grid, homes.latitud, homes.longitud, sigma_city)
+    sigma *= np.array([interval.scale_of(u) for u in homes.unknown])
+    return interval.bounds_many(homes.predicho, sigma)
+
+
+CONFIDENCE_METHOD = (
+    "the interval's width relative to the price: alta up to the hold-out homes' "
+    f"{ALTA_SHARE:.0%} quantile, media up to their {MEDIA_SHARE:.0%} quantile, baja beyond; "
+    "baja for a home unlike the training data"
+)
+
+
+def confidence(
+    valuation: Valuation, holdout: Homes, unlike: npt.NDArray[np.bool_]
+) -> tuple[ConfidenceThresholds, ConfianzaSummary]:
+    """The widths that split the confidence grades, set on the hold-out homes (``unlike``:
+    those a warning says are unlike the training data), and how each grade did there."""
+    interval = Interval(valuation.interval)
+    lower, upper = _bounds(interval, ZoneGrid(valuation.zones), holdout, interval.sigma)
+    width = (upper - lower) / holdout.predicho
+    like = width[~unlike] if (~unlike).any() else width
+    alta, media = (float(q) for q in np.quantile(like, [ALTA_SHARE, MEDIA_SHARE]))
+    thresholds = ConfidenceThresholds(alta=alta, media=media)
+    graded = zip(width.tolist(), unlike.tolist(), strict=True)
+    grades = np.array([grade(w, u, thresholds) for w, u in graded])
+    ape = np.abs(holdout.predicho - holdout.precio) / holdout.precio
+    inside = (holdout.precio >= lower) & (holdout.precio <= upper)
+    summary = {}
+    for name in GRADES:
+        members = grades == name
+        n = int(members.sum())
+        summary[name] = GradeSummary(
+            share=n / len(grades),
+            median_ape=float(np.median(ape[members])) if n else None,
+            coverage=float(inside[members].mean()) if n else None,
+            rows=n,
+        )
+    return thresholds, ConfianzaSummary(
+        method=CONFIDENCE_METHOD, alta=alta, media=media, grades=summary
+    )
 
 
 def _zones_summary(zones: ZoneCells, grid: ZoneGrid, holdout: Homes) -> ZonesSummary:

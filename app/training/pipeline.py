@@ -40,9 +40,11 @@ from app.engines.onnx import NAME as ONNX
 from app.engines.sklearn import SklearnEngine
 from app.features import FEATURES as COLUMNS
 from app.features import OPTIONAL, FeatureBuilder, default_encodings
+from app.i18n import DEFAULT
 from app.schemas.formulario import Formulario
 from app.schemas.manifest import (
     Candidate,
+    ConfianzaSummary,
     FeatureRange,
     Manifest,
     Reference,
@@ -51,7 +53,7 @@ from app.schemas.manifest import (
 )
 from app.service.scoring import score
 from app.training import swap
-from app.training.calibration import Homes, calibrate
+from app.training.calibration import Homes, calibrate, confidence
 from app.training.compile import forest_to_leaf_onnx, forest_to_onnx, leaf_contributions
 from app.training.dataset import Dataset, DatasetError
 from app.training.search import (
@@ -62,10 +64,13 @@ from app.training.search import (
     fitted_target,
     location_groups,
 )
+from app.training.testigos import coarsen
 from app.valuation.artefact import VALUATION_FILE, Valuation
+from app.valuation.confidence import GRADES, is_unlike
 from app.valuation.explanation import CONTRIBUTIONS_FILE, LEAVES_FILE, LeafTable
 from app.valuation.interval import Interval
-from app.valuation.novelty import unknown_fields
+from app.valuation.novelty import Novelty, unknown_fields
+from app.valuation.testigos import TESTIGOS_FILE
 from app.valuation.zones import ZoneGrid
 
 # The model's column order. The service reads it from the manifest, so changing it here
@@ -99,6 +104,8 @@ class TrainingConfig:
     nivel: float = 0.8
     # Once measured on the hold-out, fit the served forest on every row.
     refit: bool = True
+    # Write the coarsened comparable homes (testigos) into the bundle.
+    testigos: bool = True
 
     def candidate(self) -> Candidate:
         """The forest as configured, without a search."""
@@ -170,10 +177,12 @@ def train(
         f"R² {metrics.r2 if metrics.r2 is None else round(metrics.r2, 3)}  "
         f"MAPE {metrics.mape:.1%}"
     )
+    held_out = [forms[i] for i in test_idx]
+    holdout = Homes.of(held_out, y[test_idx], predicted)
     valuation, interval, zones = calibrate(
         Homes.of([forms[i] for i in train_idx], y[train_idx], out_of_bag),
         [forms[i] for i in train_idx],
-        Homes.of([forms[i] for i in test_idx], y[test_idx], predicted),
+        holdout,
         config.nivel,
     )
     say(
@@ -182,6 +191,9 @@ def train(
         f"{_unknown_coverage(interval.coverage_unknown)}), "
         f"median width {interval.median_relative_width:.1%} of the price."
     )
+    ranges = _feature_ranges(features, x)
+    thresholds, confianza = confidence(valuation, holdout, _unlike(held_out, ranges, valuation))
+    say(_confianza_line(confianza))
     validation = None
     if config.folds > 1:
         validation = cross_validate(
@@ -210,13 +222,13 @@ def train(
         say(f"Refitting the forest on all {len(y)} rows…")
         forest, out_of_bag = _fit(x, y, chosen, config, progress)
         engine = priced(SklearnEngine(forest), chosen.target_scale)
-        held_out = [forms[i] for i in test_idx]
         valuation, _, zones = calibrate(
             Homes.of(forms, y, out_of_bag),
             forms,
             Homes.of(held_out, y[test_idx], engine.predict(x[test_idx])),
             config.nivel,
         )
+    valuation = valuation.model_copy(update={"confianza": thresholds})
     contributions, roots = leaf_contributions(forest, len(features))
     files = {
         MODEL_FILE: _joblib_bytes(forest, compress=3),
@@ -227,6 +239,10 @@ def train(
         LEAVES_FILE: forest_to_leaf_onnx(forest, len(features)),
         CONTRIBUTIONS_FILE: _npz(contributions=contributions, roots=roots),
     }
+    testigos = None
+    if config.testigos:
+        files[TESTIGOS_FILE], testigos = coarsen(forms, y, config.seed)
+        say(f"Testigos: {testigos.rows} of {len(y)} homes, coarsened.")
     artefacts = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
     reference = _references(
         dataset,
@@ -260,15 +276,13 @@ def train(
             unknown=unknown,
             sha256=hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest(),
         ),
-        feature_ranges={
-            name: FeatureRange(min=float(np.nanmin(column)), max=float(np.nanmax(column)))
-            for name, column in zip(features, x.T, strict=True)
-            if not np.isnan(column).all()
-        },
+        feature_ranges=ranges,
         artefacts=artefacts,
         reference=reference,
         interval=interval,
         zones=zones,
+        testigos=testigos,
+        confianza=confianza,
         validation=validation,
     )
     files[MANIFEST_FILE] = (
@@ -284,6 +298,42 @@ def train(
     signed = f", signed by key {signer.public.key_id}" if signer else ""
     say(f"Bundle {manifest.version} written to {out_dir} (model.pkl {size_mb:.1f} MB{signed}).")
     return manifest
+
+
+def _feature_ranges(features: list[str], x: np.ndarray) -> dict[str, FeatureRange]:
+    return {
+        name: FeatureRange(min=float(np.nanmin(column)), max=float(np.nanmax(column)))
+        for name, column in zip(features, x.T, strict=True)
+        if not np.isnan(column).all()
+    }
+
+
+def _unlike(
+    forms: list[Formulario], ranges: dict[str, FeatureRange], valuation: Valuation
+) -> np.ndarray:
+    """Which homes the service would warn of as unlike the training data."""
+    novelty = Novelty(ranges, valuation.ratios)
+    grid = ZoneGrid(valuation.zones)
+    return np.array(
+        [
+            is_unlike(novelty.check(f, grid.zone(f.latitud, f.longitud) is not None, 0.0, DEFAULT))
+            for f in forms
+        ],
+        dtype=bool,
+    )
+
+
+def _confianza_line(summary: ConfianzaSummary) -> str:
+    parts = []
+    for name in GRADES:
+        g = summary.grades[name]
+        measured = (
+            f", median error {g.median_ape:.1%}, coverage {g.coverage:.1%}"
+            if g.median_ape is not None and g.coverage is not None
+            else ""
+        )
+        parts.append(f"{name} {g.share:.0%} of homes{measured}")
+    return "Confianza on the hold-out: " + "; ".join(parts) + "."
 
 
 def _check_staged(staging: Path, trusted: tuple[str, ...]) -> None:

@@ -180,8 +180,14 @@ def _params(manifest: Manifest) -> dict[str, Any]:
 
 
 def _metrics(manifest: Manifest) -> dict[str, float]:
-    """The hold-out metrics, and the grouped cross-validation's as ``cv.*``."""
+    """The hold-out metrics, each confidence grade's as ``confianza.<grade>.*``, and the
+    grouped cross-validation's as ``cv.*``."""
     metrics = {k: v for k, v in manifest.metrics.model_dump().items() if v is not None}
+    if manifest.confianza is not None:
+        for grade, summary in manifest.confianza.grades.items():
+            for name, value in summary.model_dump(exclude={"rows"}).items():
+                if value is not None:
+                    metrics[f"confianza.{grade}.{name}"] = float(value)
     if manifest.validation is not None:
         figures = manifest.validation.model_dump(exclude={"chosen", "candidates", "method"})
         for name, value in figures.items():

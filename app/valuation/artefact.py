@@ -1,4 +1,5 @@
-"""``valuation.json``: the bundle's calibration, zone aggregates and training combinations.
+"""``valuation.json``: the bundle's calibration, zone aggregates, training combinations and
+confidence thresholds.
 
 Written by ``tasador train``, read by the service. It holds aggregates only (a zone is a
 count and a median of at least ``min_homes`` homes), never a training row: a user's own
@@ -50,6 +51,16 @@ class Ratio(BaseModel):
     max: float
 
 
+class ConfidenceThresholds(BaseModel):
+    """The interval's relative width (``(upper - lower) / price``) up to which a valuation
+    is graded ``alta``, and up to which ``media``; set on the hold-out homes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alta: float = Field(gt=0)
+    media: float = Field(gt=0)
+
+
 class Valuation(BaseModel):
     """The whole ``valuation.json``."""
 
@@ -58,3 +69,6 @@ class Valuation(BaseModel):
     interval: IntervalCalibration
     zones: ZoneCells
     ratios: dict[str, Ratio] = Field(description="Ratios of features, as named in novelty.")
+    confianza: ConfidenceThresholds | None = Field(
+        default=None, description="Absent in bundles trained before it existed."
+    )

@@ -28,12 +28,12 @@ def test_predecir_returns_the_models_price(
         "zona",
         "advertencias",
         "desconocidos",
-        "timestamp",  # fecha's former name, still sent
+        "testigos",
+        "confianza",
     }
     assert body["precio"] == pytest.approx(sklearn_prices(tiny_bundle, [formulario])[0], abs=0.01)
     assert body["modelo"] == client.get("/modelo").json()["version"]
     assert body["fecha"].endswith("Z") or "+00:00" in body["fecha"]
-    assert body["timestamp"] == body["fecha"]
 
 
 def test_banos_is_accepted_for_baños(client: TestClient, formulario: dict[str, Any]) -> None:

@@ -14,17 +14,17 @@ from tests.helpers import make_client
 def test_health_and_ready(client: TestClient) -> None:
     version = client.get("/modelo").json()["version"]
 
-    assert client.get("/health").json() == {"estado": "ok", "modelo": version, "status": "ok"}
+    assert client.get("/health").json() == {"estado": "ok", "modelo": version}
     ready = client.get("/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"estado": "ready", "modelo": version, "status": "ready"}
+    assert ready.json() == {"estado": "ready", "modelo": version}
 
 
 def test_before_the_model_is_loaded_health_names_no_model(tiny_bundle: Path) -> None:
     client = make_client(tiny_bundle)  # the lifespan has not run
 
-    assert client.get("/health").json() == {"estado": "ok", "status": "ok"}
-    assert client.get("/ready").json() == {"estado": "loading", "status": "loading"}
+    assert client.get("/health").json() == {"estado": "ok"}
+    assert client.get("/ready").json() == {"estado": "loading"}
 
 
 def test_modelo_is_the_manifest_and_the_engine(client: TestClient, tiny_bundle: Path) -> None:
@@ -61,6 +61,8 @@ MODELS: dict[str, type[BaseModel]] = {
         manifest.FeatureRange, manifest.TrainingData, manifest.Reference,
         manifest.IntervalSummary, manifest.ZonesSummary, prediccion.Intervalo, prediccion.Zona,
         prediccion.Advertencia, prediccion.Contribucion, prediccion.PrediccionLoteDetalle,
+        prediccion.Testigo, prediccion.Testigos, manifest.TestigosSummary,
+        manifest.GradeSummary, manifest.ConfianzaSummary,
     )
 }  # fmt: skip
 

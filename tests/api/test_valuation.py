@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 
 from app.bundle.loader import BundleError, load_bundle
 from app.cli import main
-from app.config import EMBEDDED_MODEL_DIR
 from app.training.dataset import Dataset
 from app.training.pipeline import train
 from app.training.synthetic import generate
@@ -29,13 +28,6 @@ SALAMANCA_HOME = {
     **USERA_FLAT, "latitud": 40.4286, "longitud": -3.6807, "superficie_construida": 300.0,
     "superficie_util": 255.0, "baños": 3, "habitaciones": 5,
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def embedded() -> Any:
-    """A client of the embedded bundle (the full model, trained on 20,000 homes)."""
-    with make_client(EMBEDDED_MODEL_DIR) as client:
-        yield client
 
 
 def _labelled(n: int, seed: int) -> list[dict[str, Any]]:
@@ -227,7 +219,7 @@ def test_explanations_only_when_asked(embedded: TestClient, formulario: dict[str
     assert "base" not in plain
     assert "contribuciones" not in plain
     assert "contribuciones" not in lote["resultados"][0]
-    assert set(lean) == {"precios", "fecha", "timestamp", "modelo"}  # explanations need detalle
+    assert set(lean) == {"precios", "fecha", "modelo"}  # explanations need detalle
 
 
 @pytest.mark.parametrize(
@@ -265,10 +257,10 @@ def test_the_feature_carrying_all_the_signal_is_named_first(tmp_path: Path) -> N
 def _old_format(bundle: Path) -> None:
     """What a bundle written before the valuation existed looks like."""
     manifest = json.loads((bundle / "manifest.json").read_text())
-    for name in ("valuation.json", "leaves.onnx", "contributions.npz"):
+    for name in ("valuation.json", "leaves.onnx", "contributions.npz", "testigos.npz"):
         (bundle / name).unlink()
         del manifest["artefacts"][name]
-    del manifest["interval"], manifest["zones"]
+    del manifest["interval"], manifest["zones"], manifest["testigos"], manifest["confianza"]
     for reference in manifest["reference"]:
         del reference["interval"], reference["contributions"]
     (bundle / "manifest.json").write_text(json.dumps(manifest))
@@ -290,6 +282,9 @@ def test_an_older_bundle_is_still_served_without_the_new_parts(
     body = answer.json()
     assert body["intervalo"] is None
     assert body["zona"] is None
+    assert body["confianza"] is None
+    assert body["testigos"]["viviendas"] == []
+    assert "trained without testigos" in body["testigos"]["aviso"]
     assert body["precio_m2"] == pytest.approx(body["precio"] / 95.0, abs=0.01)
     assert explained.status_code == 503
     assert "trained without explanations" in explained.json()["detail"][0]["msg"]
@@ -341,7 +336,7 @@ def test_zones_hold_aggregates_never_rows(tiny_bundle: Path) -> None:
     valuation = json.loads((tiny_bundle / "valuation.json").read_text())
 
     assert all(homes >= 5 for _, _, homes, _, _ in valuation["zones"]["cells"])
-    assert set(valuation) == {"interval", "zones", "ratios"}
+    assert set(valuation) == {"interval", "zones", "ratios", "confianza"}
 
 
 def test_levels_unknown_to_training_are_refused_by_the_cli(tmp_path: Path) -> None:

@@ -177,7 +177,9 @@ DAMAGE: list[Callable[[bytes], bytes]] = [_truncated, _bit_flipped, _empty, _ran
 
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=lambda d: d.__name__.strip("_"))
-@pytest.mark.parametrize("name", ["model.pkl", "leaves.onnx", "contributions.npz", "check.npz"])
+@pytest.mark.parametrize(
+    "name", ["model.pkl", "leaves.onnx", "contributions.npz", "check.npz", "testigos.npz"]
+)
 def test_a_damaged_file_with_a_rewritten_hash_is_refused_at_load(
     bundle_copy: Path, name: str, damage: Callable[[bytes], bytes]
 ) -> None:

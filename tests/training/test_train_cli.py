@@ -232,6 +232,7 @@ def test_synthetic_training_writes_a_bundle_that_says_so(
         "valuation.json",
         "leaves.onnx",
         "contributions.npz",
+        "testigos.npz",
     }
     assert len(manifest["reference"]) == 8
     assert manifest["feature_ranges"]["superficie_construida"]["min"] >= 25

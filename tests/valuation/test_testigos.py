@@ -1,0 +1,179 @@
+"""Testigos in the answers: the most comparable coarsened training homes, never a row."""
+
+import hashlib
+import json
+import statistics
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from app.bundle.loader import BundleError, load_bundle
+from app.training.synthetic import generate
+from app.valuation.zones import KM_PER_DEG_LAT, KM_PER_DEG_LON
+from tests.helpers import TINY, make_client, sample_homes, train_quietly
+
+FIELDS = {
+    "distancia_m",
+    "latitud",
+    "longitud",
+    "superficie_construida",
+    "habitaciones",
+    "condicion",
+    "precio",
+    "precio_m2",
+}
+CENTRO = {
+    "latitud": 40.4168, "longitud": -3.7038, "superficie_construida": 95.0, "baños": 2,
+    "habitaciones": 3, "jardin": False, "antiguedad": 40, "superficie_util": 80.0,
+    "ascensor": True, "garaje": False, "condicion": "Reformado",
+}  # fmt: skip
+
+
+def _metres(a: dict[str, Any], lat: float, lon: float) -> float:
+    return float(
+        np.hypot(
+            (a["latitud"] - lat) * KM_PER_DEG_LAT * 1000,
+            (a["longitud"] - lon) * KM_PER_DEG_LON * 1000,
+        )
+    )
+
+
+def test_an_appraisal_shows_six_near_and_alike_homes(embedded: TestClient) -> None:
+    testigos = embedded.post("/predecir", json=CENTRO).json()["testigos"]
+
+    viviendas = testigos["viviendas"]
+    assert len(viviendas) == 6
+    assert testigos["aviso"] is None
+    for v in viviendas:
+        assert set(v) == FIELDS
+        assert v["distancia_m"] == pytest.approx(_metres(v, 40.4168, -3.7038), abs=1)
+        assert v["distancia_m"] < 1000
+        assert 95 / 1.6 < v["superficie_construida"] < 95 * 1.6
+        assert abs(v["habitaciones"] - 3) <= 1
+        assert v["precio"] % 1000 == 0
+        assert v["precio_m2"] == pytest.approx(v["precio"] / v["superficie_construida"], abs=0.01)
+    assert sum(v["condicion"] == "Reformado" for v in viviendas) >= 3
+    assert testigos["mediana_precio_m2"] == pytest.approx(
+        statistics.median(v["precio"] / v["superficie_construida"] for v in viviendas), abs=0.01
+    )
+
+
+def test_the_most_comparable_come_first(embedded: TestClient) -> None:
+    # A large flat: the first testigos are larger than those a small flat there gets.
+    large = embedded.post(
+        "/predecir",
+        json={
+            **CENTRO,
+            "superficie_construida": 250.0,
+            "superficie_util": 220.0,
+            "habitaciones": 5,
+        },
+    )
+    small = embedded.post(
+        "/predecir",
+        json={**CENTRO, "superficie_construida": 45.0, "superficie_util": 40.0, "habitaciones": 1},
+    )
+
+    def areas(response: Any) -> list[float]:
+        return [v["superficie_construida"] for v in response.json()["testigos"]["viviendas"]]
+
+    assert min(areas(large)) > max(areas(small))
+
+
+def test_batch_detail_rows_carry_the_same_testigos(embedded: TestClient) -> None:
+    homes = sample_homes(5)
+    single = [embedded.post("/predecir", json=h).json()["testigos"] for h in homes]
+
+    lote = embedded.post("/predecir/lote?detalle=true", json={"formularios": homes}).json()
+
+    assert [r["testigos"] for r in lote["resultados"]] == single
+
+
+def test_no_testigo_is_a_training_row(embedded: TestClient) -> None:
+    # The embedded bundle's own training homes, regenerated from its seed.
+    data = generate(20_000, 42)
+    lat = np.array([f.latitud for f in data.formularios])
+    lon = np.array([f.longitud for f in data.formularios])
+    coordinates = set(zip(lat.tolist(), lon.tolist(), strict=True))
+    homes = sample_homes(40)
+    lote = embedded.post("/predecir/lote?detalle=true", json={"formularios": homes}).json()
+    shown = [v for r in lote["resultados"] for v in r["testigos"]["viviendas"]]
+
+    assert len(shown) > 100
+    for v in shown:
+        assert (v["latitud"], v["longitud"]) not in coordinates
+        # Its own training home lies 30-60 m away with the same area, rooms and
+        # condition; none like it there has its price.
+        metres = np.hypot(
+            (lat - v["latitud"]) * KM_PER_DEG_LAT * 1000,
+            (lon - v["longitud"]) * KM_PER_DEG_LON * 1000,
+        )
+        same = [
+            i
+            for i in np.flatnonzero(metres <= 61).tolist()
+            if data.formularios[i].superficie_construida == v["superficie_construida"]
+            and data.formularios[i].habitaciones == v["habitaciones"]
+            and data.formularios[i].condicion == v["condicion"]
+        ]
+        assert same, v
+        assert all(metres[i] >= 29 for i in same)
+        assert v["precio"] not in data.precios[same].tolist()
+
+
+@pytest.mark.parametrize(
+    ("language", "notice"),
+    [("en", "No comparable home lies within 2 km."),
+     ("es", "No hay ninguna vivienda comparable a menos de 2 km.")],
+)  # fmt: skip
+def test_far_from_every_training_home_the_answer_says_there_are_none(
+    embedded: TestClient, language: str, notice: str
+) -> None:
+    far = {**CENTRO, "latitud": 40.64, "longitud": -3.52}  # the API's north-east corner
+
+    answer = embedded.post("/predecir", json=far, headers={"Accept-Language": language}).json()
+
+    assert answer["testigos"] == {"viviendas": [], "mediana_precio_m2": None, "aviso": notice}
+
+
+def test_a_bundle_trained_sin_testigos_says_so(tmp_path: Path) -> None:
+    bundle = train_quietly(tmp_path / "b", replace(TINY, testigos=False))
+
+    with make_client(bundle) as client:
+        en = client.post("/predecir", json=CENTRO).json()["testigos"]
+        es = client.post("/predecir", json=CENTRO, headers={"Accept-Language": "es"}).json()
+
+    assert en["viviendas"] == []
+    assert en["mediana_precio_m2"] is None
+    assert en["aviso"] == (
+        "This model was trained without testigos (comparable homes): there are none to show."
+    )
+    assert es["testigos"]["aviso"].startswith("Este modelo se entrenó sin testigos")
+
+
+def test_a_changed_testigos_table_is_refused_at_load(bundle_copy: Path) -> None:
+    path = bundle_copy / "testigos.npz"
+    with np.load(path) as arrays:
+        columns = {name: arrays[name] for name in arrays.files}
+    columns["condiciones"] = columns["condiciones"][::-1]  # every condition another's name
+    np.savez_compressed(path, **columns)
+
+    with pytest.raises(BundleError, match=r"testigos\.npz does not match its SHA-256"):
+        load_bundle(bundle_copy)
+
+
+def test_a_malformed_testigos_table_is_refused_in_one_line(bundle_copy: Path) -> None:
+    path = bundle_copy / "testigos.npz"
+    with np.load(path) as arrays:
+        columns = {name: arrays[name] for name in arrays.files}
+    columns["condicion"] = np.full(len(columns["condicion"]) + 1, 9, dtype=np.int8)
+    np.savez_compressed(path, **columns)
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    manifest["artefacts"]["testigos.npz"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+
+    with pytest.raises(BundleError, match=r"testigos\.npz is malformed: its arrays are not one"):
+        load_bundle(bundle_copy)
