@@ -9,6 +9,7 @@ memory-mapped files there, and ``/metrics`` adds up the files of every worker, s
 whichever worker answers a scrape gives the same totals.
 """
 
+import bisect
 import os
 import re
 import shutil
@@ -22,7 +23,10 @@ import numpy as np
 import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from starlette.types import Scope
 
 # Set in the environment before prometheus-client is imported: multiprocess mode.
@@ -80,12 +84,18 @@ class Instruments:
 
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory or multiprocess_dir()
-        self.registry = CollectorRegistry()
-        # Multiprocess mode: the metrics write to files, and the registry reads them all.
-        metrics: CollectorRegistry | None = self.registry
+        # One process: the metrics live in ``store``. Several workers: in files, which
+        # MultiProcessCollector reads back, every worker's added up.
+        store = CollectorRegistry()
+        metrics: CollectorRegistry | None = store
+        source: Collector = store
         if self.directory is not None:
-            MultiProcessCollector(self.registry, str(self.directory))  # type: ignore[no-untyped-call]
+            source = MultiProcessCollector(None, str(self.directory))  # type: ignore[no-untyped-call]
             metrics = None
+        self.prices = PriceHistogram(metrics)
+        # What /metrics shows: the stored metrics, the prices' counters as their histogram.
+        self.registry = CollectorRegistry()
+        self.registry.register(_HistogramView(source, self.prices))
         self.requests = Counter(
             "tasador_requests",
             "HTTP requests answered, by route and status.",
@@ -112,12 +122,6 @@ class Instruments:
             buckets=BATCH_ROWS_BUCKETS,
             registry=metrics,
         )
-        self.prices = Histogram(
-            "tasador_predicted_price_euros",
-            "Prices answered by /predecir and /predecir/lote, in EUR.",
-            buckets=PRICE_EUROS_BUCKETS,
-            registry=metrics,
-        )
         self.model = Gauge(
             "tasador_model_info",
             "The model bundle served (1) and the engine running it; 0 for one served before "
@@ -135,10 +139,7 @@ class Instruments:
         for outcome in ("success", "failure"):
             self.reloads.labels(outcome)
         self._serving: tuple[str, str] | None = None
-        # Labelled children, looked up once: prometheus-client's labels() costs ~0.9 µs
-        # a call, two per request (python -m timeit -s "from prometheus_client import
-        # Counter, CollectorRegistry; c = Counter('x', 'x', ['a', 'b', 'c'],
-        # registry=CollectorRegistry())" "c.labels('POST', '/predecir', '200')").
+        # Labelled children, looked up once: labels() is paid on every request otherwise.
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def count(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -167,7 +168,7 @@ class Instruments:
         if isinstance(prices, float | int):
             self.prices.observe(prices)
         else:
-            observe_many(self.prices, np.fromiter(prices, dtype=np.float64))
+            self.prices.observe_many(np.fromiter(prices, dtype=np.float64))
 
     def serving(self, version: str, engine: str) -> None:
         """The model now served (at start, or after a reload)."""
@@ -192,20 +193,78 @@ class Instruments:
             mark_process_dead(os.getpid(), str(self.directory))  # type: ignore[no-untyped-call]
 
 
-def observe_many(histogram: Histogram, values: npt.NDArray[np.float64]) -> None:
-    """``histogram.observe`` of every value, with one update per bucket rather than two per
-    value: ``observe`` takes microseconds (more in multiprocess mode, where each update
-    writes a file), which a batch of 10,000 rows would pay 10,000 times. Uses the
-    histogram's bucket values, prometheus-client internals that
-    ``tests/test_monitoring.py`` checks against ``observe``."""
-    if not len(values):
-        return
-    bounds = np.asarray(histogram._upper_bounds)  # ends with +Inf
-    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
-    histogram._sum.inc(float(values.sum()))
-    for bucket, count in zip(histogram._buckets, counts.tolist(), strict=True):
-        if count:
-            bucket.inc(count)
+class PriceHistogram:
+    """The prices answered, a Prometheus histogram that takes a batch in one update per
+    bucket: prometheus-client's ``Histogram`` takes one value per call (microseconds each,
+    a file write each in multiprocess mode), which a 10,000-row batch would pay 10,000
+    times. The counts per bucket and the sum are public ``Counter``s, which multiprocess
+    mode adds up across workers; ``/metrics`` shows them as the histogram
+    ``tasador_predicted_price_euros`` (``_HistogramView``)."""
+
+    name = "tasador_predicted_price_euros"
+    documentation = "Prices answered by /predecir and /predecir/lote, in EUR."
+    in_bucket = f"{name}_in_bucket"
+    summed = f"{name}_summed"
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.bounds = [float(bound) for bound in PRICE_EUROS_BUCKETS] + [float("inf")]
+        self.labels = [floatToGoString(bound) for bound in self.bounds]  # type: ignore[no-untyped-call]
+        in_bucket = Counter(
+            self.in_bucket, "Prices per bucket (not cumulative).", ["le"], registry=registry
+        )
+        self._buckets = [in_bucket.labels(label) for label in self.labels]
+        self._sum = Counter(self.summed, "Sum of the prices.", registry=registry)
+
+    def observe(self, price: float) -> None:
+        """One price answered."""
+        self._buckets[bisect.bisect_left(self.bounds, price)].inc()
+        self._sum.inc(price)
+
+    def observe_many(self, prices: npt.NDArray[np.float64]) -> None:
+        """A batch's prices, as if each were observed."""
+        if not len(prices):
+            return
+        at = np.searchsorted(self.bounds, prices, side="left")
+        counts = np.bincount(at, minlength=len(self.bounds))[: len(self.bounds)]
+        for bucket, count in zip(self._buckets, counts.tolist(), strict=True):
+            if count:
+                bucket.inc(count)
+        self._sum.inc(float(prices.sum()))
+
+    def family(self, families: dict[str, Metric]) -> HistogramMetricFamily:
+        """The histogram, from its two counters as ``families`` (by name) hold them."""
+        counts = {s.labels.get("le"): s.value for s in _totals(families, self.in_bucket)}
+        cumulative, buckets = 0.0, []
+        for label in self.labels:
+            cumulative += counts.get(label, 0.0)
+            buckets.append((label, cumulative))
+        summed = sum(s.value for s in _totals(families, self.summed))
+        return HistogramMetricFamily(self.name, self.documentation, buckets, summed)
+
+
+def _totals(families: dict[str, Metric], name: str) -> list[Any]:
+    """The ``_total`` samples of counter ``name`` (without its ``_created``)."""
+    family = families.get(name)
+    return [s for s in family.samples if s.name.endswith("_total")] if family else []
+
+
+class _HistogramView(Collector):
+    """``source``'s metrics, with the price histogram's counters shown as the histogram."""
+
+    def __init__(self, source: Collector, prices: PriceHistogram) -> None:
+        self.source = source
+        self.prices = prices
+
+    def collect(self) -> Iterable[Metric]:
+        """Every metric but the two counters, then the histogram made of them."""
+        hidden = {self.prices.in_bucket, self.prices.summed}
+        kept: dict[str, Metric] = {}
+        for family in self.source.collect():
+            if family.name in hidden:
+                kept[family.name] = family
+            else:
+                yield family
+        yield self.prices.family(kept)
 
 
 def forget_dead_workers(directory: Path) -> None:
