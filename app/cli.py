@@ -230,8 +230,7 @@ def serve(settings: Settings) -> int:
         return EXIT_USAGE
     # The bundle loads in a thread while the server's modules are imported here: ONNX
     # Runtime builds its session mostly without the GIL, and FastAPI's import is the
-    # largest part of start-up (uv run python -m benchmarks.memory, median of 5 starts:
-    # ready after 0.81 s loading first, 0.67-0.70 s so).
+    # largest part of start-up (uv run python -m benchmarks.memory measures it).
     with ThreadPoolExecutor(1, thread_name_prefix="load") as loader:
         loading = loader.submit(load_served_bundle, settings)
         import uvicorn
