@@ -11,6 +11,10 @@ benchmarks.libraries`` (the three middlewares are optional: one not installed is
    prometheus-fastapi-instrumentator. Each figure is CPU µs per request, best of the
    rounds; the middlewares run in alternating rounds, as the machine is shared.
 
+3. The prices of a 10,000-row batch into the price histogram: prometheus-client's
+   ``Histogram.observe`` of each price against ``app.monitoring.PriceHistogram``'s
+   ``observe_many`` (one update per bucket), in memory and in multiprocess mode (files).
+
 Ratios are against the baseline of the same run; each table is printed with the spread
 of its rounds (min-max of the per-round ratios).
 """
@@ -18,22 +22,28 @@ of its rounds (min-max of the per-round ratios).
 import asyncio
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Histogram
 from starlette.types import ASGIApp, Message
 
 from app.logs import JsonFormatter
-from app.monitoring import Instruments
+from app.monitoring import MULTIPROC_VARIABLE, PRICE_EUROS_BUCKETS, Instruments, PriceHistogram
 from app.request_log import RequestLog
 
 ROUNDS = 5
 LINES = 20_000
 CALLS = 3_000
+BATCH = 10_000
 
 
 def _record() -> logging.LogRecord:
@@ -177,11 +187,47 @@ def _table(title: str, rounds: dict[str, list[float]], unit: str) -> None:
         )
 
 
+def _batch_prices() -> dict[str, list[float]]:
+    """ms per batch of BATCH prices, each way, in this process's mode."""
+    prices = np.random.default_rng(1).lognormal(12.8, 0.6, BATCH)
+    histogram = Histogram("p", "p", buckets=PRICE_EUROS_BUCKETS, registry=None)
+    mine = PriceHistogram(None)
+
+    def each() -> None:
+        for price in prices.tolist():
+            histogram.observe(price)
+
+    ways: dict[str, Callable[[], None]] = {
+        "Histogram.observe, each price": each,
+        "PriceHistogram.observe_many": lambda: mine.observe_many(prices),
+    }
+    rounds: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(ROUNDS):
+        for name, way in ways.items():
+            started = time.process_time()
+            way()
+            rounds[name].append((time.process_time() - started) * 1e3)
+    return rounds
+
+
+def _prices_in_files() -> dict[str, list[float]]:
+    """_batch_prices in a process of its own in multiprocess mode (chosen at import)."""
+    with tempfile.TemporaryDirectory() as folder:
+        env = {**os.environ, MULTIPROC_VARIABLE: folder}
+        code = "import json; from benchmarks.libraries import _batch_prices as b; print(json.dumps(b()))"
+        out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                             capture_output=True, text=True).stdout  # fmt: skip
+    rounds: dict[str, list[float]] = json.loads(out)
+    return rounds
+
+
 def main() -> None:
     """Measure and print."""
     _table("One JSON log line", _log_lines(), "µs")
     logging.disable(logging.INFO)
     _table("One GET /health through a middleware", asyncio.run(_middlewares()), "µs")
+    _table(f"{BATCH:,} prices into the histogram, in memory", _batch_prices(), "ms")
+    _table(f"{BATCH:,} prices into the histogram, multiprocess files", _prices_in_files(), "ms")
 
 
 if __name__ == "__main__":
