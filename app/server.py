@@ -1,6 +1,6 @@
 """The HTTP protocol ``tasador serve`` runs uvicorn with: guarded and written in one piece.
 
-Kept as code because no uvicorn setting does it: uvicorn (0.55 too) has no deadline for a
+Kept as code because no uvicorn setting does it: uvicorn 0.55 has no deadline for a
 request's headers or body and no header cap on httptools (``h11_max_incomplete_event_size``
 is h11's, answers 400, and leaves slow headers unbounded), so a client trickling one header
 byte a second holds a connection forever, and a 64 MiB header block is accepted and blocks
