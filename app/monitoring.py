@@ -42,6 +42,7 @@ PRICE_EUROS_BUCKETS = (
     50_000, 100_000, 150_000, 200_000, 300_000, 400_000, 500_000, 750_000,
     1_000_000, 1_500_000, 2_000_000, 3_000_000, 5_000_000,
 )  # fmt: skip
+PRICES_HELP = "Prices answered by /predecir and /predecir/lote, in EUR."
 # A worker's files of gauges that only count while the worker lives (``livemax``).
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
 
@@ -92,10 +93,9 @@ class Instruments:
         if self.directory is not None:
             source = MultiProcessCollector(None, str(self.directory))  # type: ignore[no-untyped-call]
             metrics = None
-        self.prices = PriceHistogram(metrics)
-        # What /metrics shows: the stored metrics, the prices' counters as their histogram.
-        self.registry = CollectorRegistry()
-        self.registry.register(_HistogramView(source, self.prices))
+        self.prices = PriceHistogram(metrics, source)
+        self.registry = CollectorRegistry()  # what /metrics shows
+        self.registry.register(self.prices)
         self.requests = Counter(
             "tasador_requests",
             "HTTP requests answered, by route and status.",
@@ -193,25 +193,21 @@ class Instruments:
             mark_process_dead(os.getpid(), str(self.directory))  # type: ignore[no-untyped-call]
 
 
-class PriceHistogram:
+class PriceHistogram(Collector):
     """The prices answered, a Prometheus histogram that takes a batch in one update per
-    bucket: prometheus-client's ``Histogram`` takes one value per call (microseconds each,
-    a file write each in multiprocess mode), which a 10,000-row batch would pay 10,000
-    times. The counts per bucket and the sum are public ``Counter``s, which multiprocess
-    mode adds up across workers; ``/metrics`` shows them as the histogram
-    ``tasador_predicted_price_euros`` (``_HistogramView``)."""
+    bucket: prometheus-client's ``Histogram`` takes one value per call, which a 10,000-row
+    batch would pay 10,000 times (``uv run python -m benchmarks.libraries``). The counts
+    per bucket and the sum are public ``Counter``s, which multiprocess mode adds up across
+    workers; as a collector, it shows ``source``'s metrics with those two as the histogram."""
 
     name = "tasador_predicted_price_euros"
-    documentation = "Prices answered by /predecir and /predecir/lote, in EUR."
-    in_bucket = f"{name}_in_bucket"
-    summed = f"{name}_summed"
+    in_bucket, summed = f"{name}_in_bucket", f"{name}_summed"
 
-    def __init__(self, registry: CollectorRegistry | None) -> None:
-        self.bounds = [float(bound) for bound in PRICE_EUROS_BUCKETS] + [float("inf")]
+    def __init__(self, registry: CollectorRegistry | None, source: Collector) -> None:
+        self.source = source
+        self.bounds = [*map(float, PRICE_EUROS_BUCKETS), float("inf")]
         self.labels = [floatToGoString(bound) for bound in self.bounds]  # type: ignore[no-untyped-call]
-        in_bucket = Counter(
-            self.in_bucket, "Prices per bucket (not cumulative).", ["le"], registry=registry
-        )
+        in_bucket = Counter(self.in_bucket, "Prices per bucket.", ["le"], registry=registry)
         self._buckets = [in_bucket.labels(label) for label in self.labels]
         self._sum = Counter(self.summed, "Sum of the prices.", registry=registry)
 
@@ -222,49 +218,31 @@ class PriceHistogram:
 
     def observe_many(self, prices: npt.NDArray[np.float64]) -> None:
         """A batch's prices, as if each were observed."""
-        if not len(prices):
-            return
         at = np.searchsorted(self.bounds, prices, side="left")
         counts = np.bincount(at, minlength=len(self.bounds))[: len(self.bounds)]
         for bucket, count in zip(self._buckets, counts.tolist(), strict=True):
             if count:
                 bucket.inc(count)
-        self._sum.inc(float(prices.sum()))
+        if len(prices):
+            self._sum.inc(float(prices.sum()))
 
-    def family(self, families: dict[str, Metric]) -> HistogramMetricFamily:
-        """The histogram, from its two counters as ``families`` (by name) hold them."""
-        counts = {s.labels.get("le"): s.value for s in _totals(families, self.in_bucket)}
+    def collect(self) -> Iterator[Metric]:
+        """``source``'s metrics, with the two counters shown as the histogram."""
+        totals: dict[tuple[str, str | None], float] = {}
+        for family in self.source.collect():
+            if family.name not in (self.in_bucket, self.summed):
+                yield family
+                continue
+            for sample in family.samples:
+                if sample.name.endswith("_total"):  # not _created
+                    key = (family.name, sample.labels.get("le"))
+                    totals[key] = totals.get(key, 0.0) + sample.value
         cumulative, buckets = 0.0, []
         for label in self.labels:
-            cumulative += counts.get(label, 0.0)
+            cumulative += totals.get((self.in_bucket, label), 0.0)
             buckets.append((label, cumulative))
-        summed = sum(s.value for s in _totals(families, self.summed))
-        return HistogramMetricFamily(self.name, self.documentation, buckets, summed)
-
-
-def _totals(families: dict[str, Metric], name: str) -> list[Any]:
-    """The ``_total`` samples of counter ``name`` (without its ``_created``)."""
-    family = families.get(name)
-    return [s for s in family.samples if s.name.endswith("_total")] if family else []
-
-
-class _HistogramView(Collector):
-    """``source``'s metrics, with the price histogram's counters shown as the histogram."""
-
-    def __init__(self, source: Collector, prices: PriceHistogram) -> None:
-        self.source = source
-        self.prices = prices
-
-    def collect(self) -> Iterable[Metric]:
-        """Every metric but the two counters, then the histogram made of them."""
-        hidden = {self.prices.in_bucket, self.prices.summed}
-        kept: dict[str, Metric] = {}
-        for family in self.source.collect():
-            if family.name in hidden:
-                kept[family.name] = family
-            else:
-                yield family
-        yield self.prices.family(kept)
+        summed = totals.get((self.summed, None), 0.0)
+        yield HistogramMetricFamily(self.name, PRICES_HELP, buckets, summed)
 
 
 def forget_dead_workers(directory: Path) -> None:

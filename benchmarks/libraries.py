@@ -191,7 +191,7 @@ def _batch_prices() -> dict[str, list[float]]:
     """ms per batch of BATCH prices, each way, in this process's mode."""
     prices = np.random.default_rng(1).lognormal(12.8, 0.6, BATCH)
     histogram = Histogram("p", "p", buckets=PRICE_EUROS_BUCKETS, registry=None)
-    mine = PriceHistogram(None)
+    mine = PriceHistogram(None, CollectorRegistry())
 
     def each() -> None:
         for price in prices.tolist():
