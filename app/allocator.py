@@ -22,9 +22,8 @@ def return_freed_memory() -> None:
 
 @cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, looked up once: ``find_library`` runs ``ldconfig`` (~1 ms,
-    ``python -m timeit -s "import ctypes.util" "ctypes.util.find_library('c')"``), and
-    every bundle load, reload and explainer build hands memory back."""
+    """glibc's ``malloc_trim``, looked up once: ``find_library`` runs ``ldconfig`` (a
+    process), and every bundle load, reload and explainer build hands memory back."""
     name = ctypes.util.find_library("c")
     if name is None:
         return None

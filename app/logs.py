@@ -7,32 +7,44 @@ request log (``app.request_log``), whose lines have the same first keys.
 """
 
 import copy
-import json
 import logging
 import time
 from typing import Any, Literal
 
+import pythonjsonlogger.json
+from pythonjsonlogger.core import RESERVED_ATTRS
+
 LOGGER = "tasador"
 LogFormat = Literal["text", "json"]
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+_RENAMED = {"asctime": "time", "levelname": "level", "name": "logger", "exc_info": "exception"}
 
 
-class JsonFormatter(logging.Formatter):
-    """A record as one JSON object: time (UTC, ms), level, logger, message[, exception]."""
+class JsonFormatter(pythonjsonlogger.json.JsonFormatter):
+    """A record as one JSON object: time (UTC, ms), level, logger, message[, exception],
+    and any ``extra=`` fields; the same first keys as the request log's lines."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        """The record's line."""
-        seconds = int(record.created)
-        millis = int((record.created - seconds) * 1000)
-        line: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
+
+    def __init__(self) -> None:
+        super().__init__(
+            ["asctime", "levelname", "name", "message"],
+            rename_fields=_RENAMED,
+            # uvicorn adds a coloured copy of each message for its terminal formatter.
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"],
+            json_ensure_ascii=False,
+        )
+
+    @staticmethod
+    def converter(seconds: float | None) -> time.struct_time:
+        """Times in UTC."""
+        return time.gmtime(seconds)
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        """Levels in lower case, as the request log writes them."""
+        log_data["level"] = log_data["level"].lower()
+        return log_data
 
 
 def log_config(level: str, log_format: LogFormat = "text") -> dict[str, Any]:

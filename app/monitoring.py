@@ -9,6 +9,7 @@ memory-mapped files there, and ``/metrics`` adds up the files of every worker, s
 whichever worker answers a scrape gives the same totals.
 """
 
+import bisect
 import os
 import re
 import shutil
@@ -22,7 +23,10 @@ import numpy as np
 import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from starlette.types import Scope
 
 # Set in the environment before prometheus-client is imported: multiprocess mode.
@@ -38,6 +42,7 @@ PRICE_EUROS_BUCKETS = (
     50_000, 100_000, 150_000, 200_000, 300_000, 400_000, 500_000, 750_000,
     1_000_000, 1_500_000, 2_000_000, 3_000_000, 5_000_000,
 )  # fmt: skip
+PRICES_HELP = "Prices answered by /predecir and /predecir/lote, in EUR."
 # A worker's files of gauges that only count while the worker lives (``livemax``).
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
 
@@ -80,12 +85,17 @@ class Instruments:
 
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory or multiprocess_dir()
-        self.registry = CollectorRegistry()
-        # Multiprocess mode: the metrics write to files, and the registry reads them all.
-        metrics: CollectorRegistry | None = self.registry
+        # One process: the metrics live in ``store``. Several workers: in files, which
+        # MultiProcessCollector reads back, every worker's added up.
+        store = CollectorRegistry()
+        metrics: CollectorRegistry | None = store
+        source: Collector = store
         if self.directory is not None:
-            MultiProcessCollector(self.registry, str(self.directory))  # type: ignore[no-untyped-call]
+            source = MultiProcessCollector(None, str(self.directory))  # type: ignore[no-untyped-call]
             metrics = None
+        self.prices = PriceHistogram(metrics, source)
+        self.registry = CollectorRegistry()  # what /metrics shows
+        self.registry.register(self.prices)
         self.requests = Counter(
             "tasador_requests",
             "HTTP requests answered, by route and status.",
@@ -112,12 +122,6 @@ class Instruments:
             buckets=BATCH_ROWS_BUCKETS,
             registry=metrics,
         )
-        self.prices = Histogram(
-            "tasador_predicted_price_euros",
-            "Prices answered by /predecir and /predecir/lote, in EUR.",
-            buckets=PRICE_EUROS_BUCKETS,
-            registry=metrics,
-        )
         self.model = Gauge(
             "tasador_model_info",
             "The model bundle served (1) and the engine running it; 0 for one served before "
@@ -135,10 +139,7 @@ class Instruments:
         for outcome in ("success", "failure"):
             self.reloads.labels(outcome)
         self._serving: tuple[str, str] | None = None
-        # Labelled children, looked up once: prometheus-client's labels() costs ~0.9 µs
-        # a call, two per request (python -m timeit -s "from prometheus_client import
-        # Counter, CollectorRegistry; c = Counter('x', 'x', ['a', 'b', 'c'],
-        # registry=CollectorRegistry())" "c.labels('POST', '/predecir', '200')").
+        # Labelled children, looked up once: labels() is paid on every request otherwise.
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def count(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -167,7 +168,7 @@ class Instruments:
         if isinstance(prices, float | int):
             self.prices.observe(prices)
         else:
-            observe_many(self.prices, np.fromiter(prices, dtype=np.float64))
+            self.prices.observe_many(np.fromiter(prices, dtype=np.float64))
 
     def serving(self, version: str, engine: str) -> None:
         """The model now served (at start, or after a reload)."""
@@ -192,20 +193,56 @@ class Instruments:
             mark_process_dead(os.getpid(), str(self.directory))  # type: ignore[no-untyped-call]
 
 
-def observe_many(histogram: Histogram, values: npt.NDArray[np.float64]) -> None:
-    """``histogram.observe`` of every value, with one update per bucket rather than two per
-    value: ``observe`` takes microseconds (more in multiprocess mode, where each update
-    writes a file), which a batch of 10,000 rows would pay 10,000 times. Uses the
-    histogram's bucket values, prometheus-client internals that
-    ``tests/test_monitoring.py`` checks against ``observe``."""
-    if not len(values):
-        return
-    bounds = np.asarray(histogram._upper_bounds)  # ends with +Inf
-    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
-    histogram._sum.inc(float(values.sum()))
-    for bucket, count in zip(histogram._buckets, counts.tolist(), strict=True):
-        if count:
-            bucket.inc(count)
+class PriceHistogram(Collector):
+    """The prices answered, a Prometheus histogram that takes a batch in one update per
+    bucket: prometheus-client's ``Histogram`` takes one value per call, which a 10,000-row
+    batch would pay 10,000 times (``uv run python -m benchmarks.libraries``). The counts
+    per bucket and the sum are public ``Counter``s, which multiprocess mode adds up across
+    workers; as a collector, it shows ``source``'s metrics with those two as the histogram."""
+
+    name = "tasador_predicted_price_euros"
+    in_bucket, summed = f"{name}_in_bucket", f"{name}_summed"
+
+    def __init__(self, registry: CollectorRegistry | None, source: Collector) -> None:
+        self.source = source
+        self.bounds = [*map(float, PRICE_EUROS_BUCKETS), float("inf")]
+        self.labels = [floatToGoString(bound) for bound in self.bounds]  # type: ignore[no-untyped-call]
+        in_bucket = Counter(self.in_bucket, "Prices per bucket.", ["le"], registry=registry)
+        self._buckets = [in_bucket.labels(label) for label in self.labels]
+        self._sum = Counter(self.summed, "Sum of the prices.", registry=registry)
+
+    def observe(self, price: float) -> None:
+        """One price answered."""
+        self._buckets[bisect.bisect_left(self.bounds, price)].inc()
+        self._sum.inc(price)
+
+    def observe_many(self, prices: npt.NDArray[np.float64]) -> None:
+        """A batch's prices, as if each were observed."""
+        at = np.searchsorted(self.bounds, prices, side="left")
+        counts = np.bincount(at, minlength=len(self.bounds))[: len(self.bounds)]
+        for bucket, count in zip(self._buckets, counts.tolist(), strict=True):
+            if count:
+                bucket.inc(count)
+        if len(prices):
+            self._sum.inc(float(prices.sum()))
+
+    def collect(self) -> Iterator[Metric]:
+        """``source``'s metrics, with the two counters shown as the histogram."""
+        totals: dict[tuple[str, str | None], float] = {}
+        for family in self.source.collect():
+            if family.name not in (self.in_bucket, self.summed):
+                yield family
+                continue
+            for sample in family.samples:
+                if sample.name.endswith("_total"):  # not _created
+                    key = (family.name, sample.labels.get("le"))
+                    totals[key] = totals.get(key, 0.0) + sample.value
+        cumulative, buckets = 0.0, []
+        for label in self.labels:
+            cumulative += totals.get((self.in_bucket, label), 0.0)
+            buckets.append((label, cumulative))
+        summed = totals.get((self.summed, None), 0.0)
+        yield HistogramMetricFamily(self.name, PRICES_HELP, buckets, summed)
 
 
 def forget_dead_workers(directory: Path) -> None:

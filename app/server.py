@@ -1,9 +1,12 @@
 """The HTTP protocol ``tasador serve`` runs uvicorn with: guarded and written in one piece.
 
-uvicorn 0.54's httptools protocol has no deadline for a request's headers or body and no
-cap on their size: a client trickling one header byte a second holds a connection (and a
-file descriptor) forever, and a 64 MiB header block is accepted and blocks the event loop
-while it is concatenated. ``TasadorProtocol`` adds what HAProxy and nginx have:
+Kept as code because no uvicorn setting does it: uvicorn 0.55 has no deadline for a
+request's headers or body and no header cap on httptools (``h11_max_incomplete_event_size``
+is h11's, answers 400, and leaves slow headers unbounded), so a client trickling one header
+byte a second holds a connection forever, and a 64 MiB header block is accepted and blocks
+the event loop while it is concatenated (granian's header timeout and buffer limit would
+do it, by replacing the server, its workers and their SIGHUP reloads). ``TasadorProtocol``
+adds what HAProxy and nginx have:
 
 - the request line and headers must arrive whole within ``header_timeout`` seconds,
   however slowly they trickle (HAProxy's ``timeout http-request``): 408, then close;
@@ -18,9 +21,9 @@ while it is concatenated. ``TasadorProtocol`` adds what HAProxy and nginx have:
 
 It also hands each response to the socket in one write: uvicorn writes a response's
 headers and its body separately, and a replica killed between the two leaves its load
-balancer holding headers without a body, a half-answer no proxy can retry (one in
-~2,000 requests failed so in the scale-out test). Everything written during one turn of
-the event loop goes out together, so a small answer is sent whole or not at all.
+balancer holding headers without a body, a half-answer no proxy can retry (the scale-out
+test saw it). Everything written during one turn of the event loop goes out together, so
+a small answer is sent whole or not at all.
 
 These override uvicorn's internal ``HttpToolsProtocol``; ``pyproject.toml`` bounds
 uvicorn to the release they were written against and ``tests/test_server.py`` fails

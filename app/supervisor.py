@@ -2,13 +2,13 @@
 in each worker instead of replacing every worker.
 
 uvicorn's supervisor answers SIGHUP by starting a new worker for each old one and stopping
-the old: every signal cost a full round of worker restarts (50 signals in 10 s meant ~3
-minutes of them), and each new worker left its files in the Prometheus multiprocess
-folder. Each worker already reloads on its own SIGHUP (``app.reload``: verified, then
-switched, no request dropped, signals during a reload coalesced), so this supervisor
-passes the signal on: once per worker for all the signals that arrived since its last
-look (it looks every half second), and to a worker only once it is ready (before, the
-worker would die of it; it is loading the bundle from disk anyway).
+the old: every signal cost a full round of worker restarts, and each new worker left its
+files in the Prometheus multiprocess folder. Each worker already reloads on its own
+SIGHUP (``app.reload``: verified, then switched, no request dropped, signals during a
+reload coalesced), so this supervisor passes the signal on: once per worker for all the
+signals that arrived since its last look (it looks every half second), and to a worker
+only once it is ready (before, the worker would die of it; it is loading the bundle from
+disk anyway).
 
 ``ReloadingSupervisor`` extends uvicorn's ``Multiprocess``, an internal class:
 ``pyproject.toml`` bounds uvicorn, and ``tests/test_supervisor.py`` fails loudly if the

@@ -2,6 +2,8 @@
 folder (the two-worker server itself is in tests/test_serve.py)."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +14,30 @@ from prometheus_client.exposition import generate_latest
 from app.monitoring import (
     MULTIPROC_VARIABLE,
     PRICE_EUROS_BUCKETS,
+    Instruments,
     forget_dead_workers,
-    observe_many,
     shared_metrics,
 )
 
+EVERY_EDGE = [1.0, 99_999.99, 100_000.0, 100_000.01, 4e6, 5e6, 7e6]
 
-def _histogram() -> tuple[CollectorRegistry, Histogram]:
+
+def _prices(text: str) -> dict[str, float]:
+    """The price histogram's samples in an exposition, by name and labels."""
+    lines = [line for line in text.splitlines() if line.startswith("tasador_predicted_price")]
+    pairs = [line.rsplit(" ", 1) for line in lines if "created" not in line]
+    return {name: float(value) for name, value in pairs}
+
+
+def _observed_one_by_one(values: list[float]) -> dict[str, float]:
+    """What prometheus-client's own Histogram shows after ``observe`` of each value."""
     registry = CollectorRegistry()
-    return registry, Histogram("p", "prices", buckets=PRICE_EUROS_BUCKETS, registry=registry)
+    histogram = Histogram(
+        "tasador_predicted_price_euros", "prices", buckets=PRICE_EUROS_BUCKETS, registry=registry
+    )
+    for value in values:
+        histogram.observe(value)
+    return _prices(generate_latest(registry).decode())
 
 
 @pytest.mark.parametrize(
@@ -28,26 +45,47 @@ def _histogram() -> tuple[CollectorRegistry, Histogram]:
     [
         pytest.param([], id="none"),
         pytest.param([150_000.0], id="on-a-bound"),
-        pytest.param([1.0, 99_999.99, 100_000.0, 100_000.01, 4e6, 5e6, 7e6], id="every-edge"),
+        pytest.param(EVERY_EDGE, id="every-edge"),
         pytest.param(np.random.default_rng(1).lognormal(12.8, 0.6, 5000).tolist(), id="many"),
     ],
 )
-def test_a_batch_observed_at_once_reads_as_observed_one_by_one(values: list[float]) -> None:
-    # observe_many uses prometheus-client's internals: this fails if they change.
-    one_by_one, by_one = _histogram()
-    at_once, by_all = _histogram()
-    for value in values:
-        by_one.observe(value)
+def test_prices_read_as_prometheus_clients_histogram_observed_one_by_one(
+    values: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(MULTIPROC_VARIABLE, raising=False)
+    instruments = Instruments()
+    if values:
+        instruments.priced(values[0])  # one alone, as /predecir answers it
+    instruments.priced(iter(values[1:]))  # the rest as a batch
+    expected = _observed_one_by_one(values)
 
-    observe_many(by_all, np.array(values, dtype=np.float64))
-
-    def samples(registry: CollectorRegistry) -> dict[str, float]:
-        lines = generate_latest(registry).decode().splitlines()
-        pairs = [line.rsplit(" ", 1) for line in lines if line.startswith("p_")]
-        return {name: float(value) for name, value in pairs if "created" not in name}
+    shown = _prices(instruments.exposition().decode())
 
     # The sum is added up in another order: equal to the rounding.
-    assert samples(at_once) == pytest.approx(samples(one_by_one), rel=1e-12)
+    assert shown == pytest.approx(expected, rel=1e-12)
+    assert "_in_bucket" not in instruments.exposition().decode()
+
+
+_WORKER = """
+import sys
+import numpy as np
+from app.monitoring import Instruments
+instruments = Instruments()
+instruments.priced(float(sys.argv[1]))
+instruments.priced(iter(np.array(sys.argv[2:], dtype=float)))
+"""
+
+
+def test_prices_add_up_across_worker_processes(tmp_path: Path) -> None:
+    env = {**os.environ, MULTIPROC_VARIABLE: str(tmp_path)}
+    first, second = EVERY_EDGE[:3], EVERY_EDGE[3:]
+    for prices in (first, second):  # two processes: two workers' files
+        command = [sys.executable, "-c", _WORKER, *map(str, prices)]
+        subprocess.run(command, env=env, check=True, timeout=60)
+
+    shown = _prices(Instruments(directory=tmp_path).exposition().decode())
+
+    assert shown == pytest.approx(_observed_one_by_one(EVERY_EDGE), rel=1e-12)
 
 
 def test_a_given_folder_is_emptied_and_kept(

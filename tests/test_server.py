@@ -24,7 +24,7 @@ HEADER_TIMEOUT_S = 1.0
 
 def test_the_uvicorn_hooks_it_extends_are_still_there() -> None:
     # A new uvicorn release that renames or drops one of these must fail here, loudly.
-    assert uvicorn.__version__.startswith("0.54."), uvicorn.__version__
+    assert uvicorn.__version__.startswith("0.55."), uvicorn.__version__
     for name in UVICORN_HOOKS:
         assert callable(getattr(HttpToolsProtocol, name, None)), name
     params = inspect.signature(HttpToolsProtocol.__init__).parameters

@@ -20,7 +20,7 @@ from tools.process import TASADOR_SERVE, ServerProcess
 
 def test_the_uvicorn_members_it_extends_are_still_there() -> None:
     # A new uvicorn release that renames or drops one of these must fail here, loudly.
-    assert uvicorn.__version__.startswith("0.54."), uvicorn.__version__
+    assert uvicorn.__version__.startswith("0.55."), uvicorn.__version__
     source = inspect.getsource(Multiprocess)
     for name in SUPERVISOR_HOOKS:
         attribute = re.search(rf"self\.{name}\b[^=\n]*=", source)
