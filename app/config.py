@@ -124,11 +124,6 @@ class Settings(BaseSettings):
         description="auto: the first registered engine that reproduces scikit-learn's "
         "training-time answers (the compiled ONNX forest first); or one engine by name.",
     )
-    fast_path: bool = Field(
-        default=True,
-        description="Answer the body routes without FastAPI's per-request machinery "
-        "(same answers, several times the throughput).",
-    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         default="info", description="Log level; warning also silences the access log."
     )
