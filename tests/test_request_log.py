@@ -12,7 +12,7 @@ from tests.helpers import ClientFactory
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 HOME = FORMULARIO_EJEMPLO
-# Every kind of answer: served, refused by the gate, by validation, unknown, wrong method.
+# Every kind of answer: served, refused by a check, by validation, unknown, wrong method.
 REQUESTS = [
     pytest.param("POST", "/predecir", HOME, {}, 200, id="predecir"),
     pytest.param("POST", "/predecir/lote", {"formularios": [HOME]}, {}, 200, id="lote"),
