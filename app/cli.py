@@ -263,8 +263,9 @@ def serve(settings: Settings) -> int:
         "port": settings.port,
         "log_level": settings.log_level,
         "log_config": log_config,
-        # json: tasador's request log replaces uvicorn's access log.
-        "access_log": settings.log_format == "text",
+        # No access log: a line per request cost a third of /predecir's throughput
+        # (uv run python -m benchmarks.run); the json format's request log is the one kept.
+        "access_log": False,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
     }
     # Several workers share their metrics through files (before any worker starts).

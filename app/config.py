@@ -124,19 +124,14 @@ class Settings(BaseSettings):
         description="auto: the first registered engine that reproduces scikit-learn's "
         "training-time answers (the compiled ONNX forest first); or one engine by name.",
     )
-    fast_path: bool = Field(
-        default=True,
-        description="Answer the body routes without FastAPI's per-request machinery "
-        "(same answers, several times the throughput).",
-    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
-        default="info", description="Log level; warning also silences the access log."
+        default="info", description="Log level; warning also silences the request log."
     )
     log_format: Literal["text", "json"] = Field(
         default="text",
-        description="text: uvicorn's lines and access log, for a terminal; json: one JSON "
-        "object per line, and one line per request (method, path, status, duration, bytes, "
-        "request id, model) instead of the access log.",
+        description="text: uvicorn's lines, for a terminal, with no line per request; json: "
+        "one JSON object per line, and one line per request (method, path, status, duration, "
+        "bytes, request id, model).",
     )
     tracing: Literal["auto", "on", "off"] = Field(
         default="auto",

@@ -11,20 +11,18 @@ from contextlib import asynccontextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, FastAPI, Security, params
+from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
-from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from app import logs, tracing
-from app.api.access import ROUTE_ACCESS, RequestGate
-from app.api.deps import API_KEY_SCHEME
+from app.api.dispatch import Dispatcher
+from app.api.docs import document_routes
 from app.api.errors import install_error_handlers
-from app.api.fast import FastTransport
 from app.api.offload import HeavyWork
-from app.api.routes import evaluation, model, monitoring, prediction, status
+from app.api.routes import ROUTES
 from app.bundle.loader import Bundle, BundleError
 from app.bundle.source import load_served_bundle
 from app.config import Settings, SettingsProblemError, get_settings
@@ -135,17 +133,18 @@ def create_app(
     app.state.instruments = Instruments()
     app.state.heavy = HeavyWork()
     app.state.tracing = traces
-    paths = {path for _, path in ROUTE_ACCESS}
+    paths = {route.path for route in ROUTES}
     # uvicorn's access log is off in the json format (app.logs): this replaces it.
     logged = settings.log_format == "json" and settings.log_level in ("info", "debug")
     app.state.request_lines = JsonLines(paths) if logged else None
     # Middleware added last runs first: the request log (id, metrics, log line), the
-    # tracing context, CORS (when configured), the gate, then the fast transport.
-    if settings.fast_path:
-        app.add_middleware(FastTransport, settings=settings)
-    app.add_middleware(RequestGate, settings=settings)
+    # tracing context, CORS (when configured), then the dispatcher, which serves every
+    # route of the API and leaves the docs and unknown paths to FastAPI.
+    app.add_middleware(
+        Dispatcher, settings=settings, instruments=app.state.instruments, heavy=app.state.heavy
+    )
     if settings.cors_origins:
-        # Outside the gate: a browser's preflight carries no API key.
+        # Outside the dispatcher: a browser's preflight carries no API key.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
@@ -155,7 +154,7 @@ def create_app(
             max_age=600,
         )
     if traces is not None:
-        app.add_middleware(tracing.TracingMiddleware, tracing=traces, routes=ROUTE_ACCESS)
+        app.add_middleware(tracing.TracingMiddleware, tracing=traces, paths=paths)
     app.add_middleware(
         RequestLog,
         instruments=app.state.instruments,
@@ -164,30 +163,13 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_api_route("/", _to_the_docs, include_in_schema=False)
-    for router in (prediction.router, evaluation.router, model.router, monitoring.router,
-                   status.router):  # fmt: skip
-        app.include_router(
-            router,
-            dependencies=_documented_key(router, settings),
-            max_body_size=settings.max_body_bytes,
-        )
+    document_routes(app, settings)
     return app
 
 
 async def _to_the_docs() -> RedirectResponse:
     """The root is the interactive documentation (a relative Location: no Host in it)."""
     return RedirectResponse("/docs", status_code=307)
-
-
-def _documented_key(router: APIRouter, settings: Settings) -> list[params.Depends]:
-    """The API key, declared on a router whose routes need one: the RequestGate checks it;
-    declaring it puts it in the OpenAPI document and Swagger's "Authorize" button."""
-    paths = {route.path for route in router.routes if isinstance(route, APIRoute)}
-    keyed = any(
-        access.key and path in paths and path not in settings.open_routes
-        for (_, path), access in ROUTE_ACCESS.items()
-    )
-    return [Security(API_KEY_SCHEME)] if keyed and settings.api_keys else []
 
 
 @cache

@@ -4,7 +4,7 @@ and, with ``log_format=json``, one JSON log line.
 The id is the client's ``X-Request-ID`` when it is short and plain (at most 64 of
 ``A-Z a-z 0-9 . _ -``), so that a caller can follow its own id through our logs; any
 other value is replaced, never echoed, and a request without one gets a new one. Every
-answer carries it back in ``X-Request-ID``, whichever transport served it.
+answer carries it back in ``X-Request-ID``.
 
 The JSON line replaces uvicorn's access log (``app.logs`` turns it off). It holds the
 method, the path, the route template, the status, the time to answer, the bytes of the
@@ -28,11 +28,13 @@ from collections.abc import Collection
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.scope import BUNDLE_SCOPE_KEY
 from app.monitoring import CLIENT_CLOSED, METHODS, Instruments, method_label, route_label
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_SCOPE_KEY = "tasador.request_id"
+# The bundle a request was served by (the dispatcher's), which a reload may have replaced
+# by the time the line is written.
+SERVED_BY_SCOPE_KEY = "tasador.served_by"
 LOGGER = "tasador.requests"
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
 _ACCEPTED_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
@@ -162,7 +164,7 @@ class JsonLines:
         return f"{self._second_text}.{int((now - second) * 1000):03d}Z"
 
     def _version(self, scope: Scope) -> str:
-        bundle = scope.get(BUNDLE_SCOPE_KEY) or scope["app"].state.bundle
+        bundle = scope.get(SERVED_BY_SCOPE_KEY) or scope["app"].state.bundle
         if bundle is not self._model[0]:
             self._model = (bundle, json.dumps(bundle.version) if bundle is not None else "null")
         return self._model[1]

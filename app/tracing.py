@@ -9,7 +9,7 @@ by the standard ``OTEL_*`` variables, in batches from a background thread. The S
 
 FastAPI's own OpenTelemetry support opens the server span (propagating a caller's
 ``traceparent``), given the app's tracer provider. ``TracingMiddleware`` names it after
-the route for the requests the fast transport serves, which FastAPI does not route, and
+the API's route (the dispatcher serves them, so FastAPI's router does not name them) and
 lets ``span`` reach the provider. ``span(name)`` is what the service calls: while
 tracing is off it returns one shared do-nothing context manager.
 """
@@ -104,12 +104,12 @@ class Tracing:
 
 class TracingMiddleware:
     """Added only while tracing: lets ``span`` find the tracer, and names the server span
-    of the API's routes (those the fast transport serves included)."""
+    after the API's route (its path: every one is static)."""
 
-    def __init__(self, app: ASGIApp, tracing: Tracing, routes: Collection[tuple[str, str]]) -> None:
+    def __init__(self, app: ASGIApp, tracing: Tracing, paths: Collection[str]) -> None:
         self.app = app
         self.tracer = tracing.tracer
-        self.routes = frozenset(routes)
+        self.paths = frozenset(paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -120,9 +120,9 @@ class TracingMiddleware:
         from app.request_log import REQUEST_ID_SCOPE_KEY
 
         server_span = trace.get_current_span()
-        method, path = scope["method"], scope["path"]
-        if (method, path) in self.routes:
-            server_span.update_name(f"{method} {path}")
+        path = scope["path"]
+        if path in self.paths:
+            server_span.update_name(f"{scope['method']} {path}")
             server_span.set_attribute("http.route", path)
         rid = scope.get(REQUEST_ID_SCOPE_KEY)
         if rid is not None:

@@ -12,8 +12,7 @@ from tests.helpers import ClientFactory
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 HOME = FORMULARIO_EJEMPLO
-TRANSPORTS = [pytest.param(True, id="fast"), pytest.param(False, id="fastapi")]
-# Every kind of answer: served, refused by the gate, by validation, unknown, wrong method.
+# Every kind of answer: served, refused by a check, by validation, unknown, wrong method.
 REQUESTS = [
     pytest.param("POST", "/predecir", HOME, {}, 200, id="predecir"),
     pytest.param("POST", "/predecir/lote", {"formularios": [HOME]}, {}, 200, id="lote"),
@@ -33,20 +32,17 @@ def _send(client: TestClient, method: str, path: str, body: Any, headers: dict[s
     return client.request(method, path, content=content, headers=sent)
 
 
-@pytest.mark.parametrize("fast_path", TRANSPORTS)
 @pytest.mark.parametrize(("method", "path", "body", "headers", "status"), REQUESTS)
 def test_every_answer_echoes_the_request_id(
-    client_factory: ClientFactory,
-    fast_path: bool,
+    client: TestClient,
     method: str,
     path: str,
     body: Any,
     headers: dict[str, str],
     status: int,
 ) -> None:
-    with client_factory(fast_path=fast_path) as client:
-        given = _send(client, method, path, body, {**headers, "X-Request-ID": "abc.DEF_12-3"})
-        made = _send(client, method, path, body, headers)
+    given = _send(client, method, path, body, {**headers, "X-Request-ID": "abc.DEF_12-3"})
+    made = _send(client, method, path, body, headers)
 
     assert given.status_code == made.status_code == status
     assert given.headers["x-request-id"] == "abc.DEF_12-3"
@@ -94,12 +90,11 @@ def _lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines()]
 
 
-@pytest.mark.parametrize("fast_path", TRANSPORTS)
 def test_one_json_line_per_request_and_never_the_body(
-    client_factory: ClientFactory, fast_path: bool, capsys: pytest.CaptureFixture[str]
+    client_factory: ClientFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
     secret = {**HOME, "superficie_construida": 123.456}
-    with client_factory(log_format="json", fast_path=fast_path) as client:
+    with client_factory(log_format="json") as client:
         capsys.readouterr()
         served = client.post(
             "/predecir?explicar=false", json=secret, headers={"X-Request-ID": "r-1"}

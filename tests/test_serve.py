@@ -151,6 +151,17 @@ def test_the_json_format_writes_only_json_lines_one_per_request(
     )
 
 
+def test_by_default_the_log_has_no_line_per_request(tiny_bundle: Path) -> None:
+    with ServerProcess(env={"TASADOR_MODEL_DIR": str(tiny_bundle)}) as server:
+        post_json(f"{server.url}/predecir", FORMULARIO_EJEMPLO)
+        server.stop()
+        output = server.output()
+
+    assert "serving model" in output
+    assert "Uvicorn running on" in output
+    assert "/predecir" not in output
+
+
 def test_a_busy_port_is_one_line_before_the_model_loads(
     tiny_bundle: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

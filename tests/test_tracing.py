@@ -1,5 +1,5 @@
 """OpenTelemetry tracing: off unless asked for; when on, a server span per request with
-validation, features and the engine inside it, whichever transport serves."""
+validation, features and the engine inside it."""
 
 import subprocess
 import sys
@@ -33,9 +33,9 @@ BODIES = [
 ]
 
 
-def _traced(tiny_bundle: Path, path: str, body: object, fast_path: bool) -> list[ReadableSpan]:
+def _traced(tiny_bundle: Path, path: str, body: object) -> list[ReadableSpan]:
     exporter = InMemorySpanExporter()
-    app = create_app(Settings(model_dir=tiny_bundle, fast_path=fast_path), span_exporter=exporter)
+    app = create_app(Settings(model_dir=tiny_bundle), span_exporter=exporter)
     headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01", "X-Request-ID": "t-1"}
     with TestClient(app) as client:
         assert client.post(path, json=body, headers=headers).status_code == 200
@@ -43,12 +43,11 @@ def _traced(tiny_bundle: Path, path: str, body: object, fast_path: bool) -> list
     return list(exporter.get_finished_spans())
 
 
-@pytest.mark.parametrize("fast_path", [True, False], ids=["fast", "fastapi"])
 @pytest.mark.parametrize(("path", "body"), BODIES)
 def test_a_request_is_traced_through_validation_features_and_engine(
-    tiny_bundle: Path, fast_path: bool, path: str, body: object
+    tiny_bundle: Path, path: str, body: object
 ) -> None:
-    spans = _traced(tiny_bundle, path, body, fast_path)
+    spans = _traced(tiny_bundle, path, body)
     (server,) = [s for s in spans if s.kind == SpanKind.SERVER]
     inside = sorted(
         (s for s in spans if s.parent and s.parent.span_id == server.context.span_id),

@@ -1,4 +1,4 @@
-"""Every refused request answered in one JSON shape, whichever transport refused it.
+"""Every refused request answered in one JSON shape, whoever refused it.
 
 ``{"detail": [{"loc", "msg", "type", "input"?, "ctx"?}, ...]}``: FastAPI's validation-error
 shape, so a client parses every 4xx the same way.
@@ -9,17 +9,12 @@ import math
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
-from starlette.responses import Response
 from starlette.types import Scope
 
-from app.api.scope import LANGUAGE_SCOPE_KEY
-from app.errors import InvalidInputError, RefusalError, RefusedError, body_too_large
+from app.errors import RefusalError, RefusedError
 from app.i18n import Language, negotiate, problem_message
-from app.monitoring import CLIENT_CLOSED
 from app.schemas.errores import Errores
 
 
@@ -132,20 +127,8 @@ def _short(part: Any) -> Any:
     return part
 
 
-def language_of(scope: Scope) -> Language:
-    """The language a request's answer is in (``Accept-Language``; the gate's choice)."""
-    chosen: Language | None = scope.get(LANGUAGE_SCOPE_KEY)
-    if chosen is None:
-        for name, value in scope.get("headers", ()):
-            if name == b"accept-language":
-                return negotiate(value.decode("latin-1"))
-        return negotiate(None)
-    return chosen
-
-
-def refusal_response(refusal: RefusalError, scope: Scope) -> JSONResponse:
+def refusal_response(refusal: RefusalError, language: Language) -> JSONResponse:
     """The JSON answer to a refusal, in the request's language."""
-    language = language_of(scope)
     return JSONResponse(
         {"detail": [_problem(p, language) for p in refusal.problems()]},
         status_code=refusal.status_code,
@@ -153,39 +136,8 @@ def refusal_response(refusal: RefusalError, scope: Scope) -> JSONResponse:
     )
 
 
-class RefusedBody(HTTPException):
-    """Carries a refusal through FastAPI's body reading, which lets only HTTP exceptions
-    pass (``app.api.body``)."""
-
-    def __init__(self, refusal: RefusalError) -> None:
-        super().__init__(refusal.status_code)
-        self.refusal = refusal
-
-
-async def _refusal(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RefusalError)
-    return refusal_response(exc, request.scope)
-
-
-async def _refused_body(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RefusedBody)
-    return refusal_response(exc.refusal, request.scope)
-
-
-async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
-    # FastAPI's own validation (query parameters, a missing body): the same shape.
-    assert isinstance(exc, RequestValidationError)
-    return refusal_response(InvalidInputError(list(exc.errors())), request.scope)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    if isinstance(exc.__cause__, ClientDisconnect):  # FastAPI's 400 for a body cut short
-        client_disconnected(request.scope)
-        return Response(status_code=CLIENT_CLOSED)
-    if exc.status_code == 413:  # the body limit, found while the body was read
-        limit: int = request.app.state.settings.max_body_bytes
-        return refusal_response(body_too_large(limit), request.scope)
     # Starlette's own (404, 405...): the same list shape as every other refusal, saying
     # what would have worked.
     kinds = {404: ("not_found", "path"), 405: ("method_not_allowed", "method")}
@@ -201,7 +153,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     refusal = RefusedError(
         exc.status_code, message, loc=(where,), type=kind, ctx=ctx, headers=headers
     )
-    return refusal_response(refusal, request.scope)
+    language = negotiate(request.headers.get("accept-language"))
+    return refusal_response(refusal, language)
 
 
 # What clients of other model servers, and English speakers, try first.
@@ -237,8 +190,6 @@ def _nearest_route(app: FastAPI, path: str) -> str | None:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers that turn refused requests into JSON answers."""
-    app.add_exception_handler(RefusalError, _refusal)
-    app.add_exception_handler(RefusedBody, _refused_body)
-    app.add_exception_handler(RequestValidationError, _invalid_request)
+    """Answer FastAPI's own refusals (no such route, or not with that method) in the
+    same shape; the dispatcher answers every other refusal itself."""
     app.add_exception_handler(HTTPException, _http_error)

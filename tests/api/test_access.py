@@ -1,4 +1,4 @@
-"""The RequestGate: API keys, the model loaded, the body size; one check for every route."""
+"""Who may call what: API keys, the model loaded, the body size; one check for every route."""
 
 import json
 from collections.abc import AsyncIterator
@@ -9,14 +9,15 @@ import anyio
 import httpx2
 import pytest
 
-from app.api.access import ROUTE_ACCESS
+from app.api.routes import ROUTES as API_ROUTES
 from app.config import Settings
 from app.keys import ApiKeys, digest
 from app.main import create_app
 from tests.helpers import ClientFactory, first_error, make_client, sample_homes
 
 KEY = "s3cret"
-ROUTES = sorted(ROUTE_ACCESS)
+ACCESS = {(r.method, r.path): r for r in API_ROUTES}
+ROUTES = sorted(ACCESS)
 
 
 def _request(route: tuple[str, str], formulario: dict[str, Any]) -> dict[str, Any]:
@@ -36,10 +37,10 @@ def _api_routes(app: Any) -> set[tuple[str, str]]:
     return {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
 
 
-def test_every_route_has_its_access_rule() -> None:
+def test_every_route_is_documented() -> None:
     app = create_app()
 
-    assert _api_routes(app) == set(ROUTE_ACCESS)
+    assert _api_routes(app) == set(ACCESS)
 
 
 @pytest.mark.parametrize("configured", [KEY, digest(KEY)], ids=["plain", "digest"])
@@ -58,7 +59,7 @@ def test_api_keys_on_every_route(
         other = client.request(**request, headers={"X-API-Key": "another"})
 
     assert right.status_code == other.status_code == 200, right.text
-    if ROUTE_ACCESS[route].key:
+    if ACCESS[route].key:
         assert missing.status_code == 401
         assert wrong.status_code == 403
         assert first_error(missing)["loc"] == first_error(wrong)["loc"] == ["header", "X-API-Key"]
@@ -125,7 +126,7 @@ def test_protected_routes_say_so_in_the_openapi_document(client_factory: ClientF
     with client_factory(api_keys=[KEY]) as client:
         spec = client.get("/openapi.json").json()
 
-    for (method, path), access in ROUTE_ACCESS.items():
+    for (method, path), access in ACCESS.items():
         security = spec["paths"][path][method.lower()].get("security")
         assert security == ([{"APIKey": []}] if access.key else None), path
 
@@ -146,11 +147,11 @@ def test_not_ready_before_the_bundle_is_loaded(
 
     response = client.request(**_request(route, formulario))
 
-    if ROUTE_ACCESS[route].model or route[1] == "/ready":
+    if ACCESS[route].model or route[1] == "/ready":
         assert response.status_code == 503
     else:
         assert response.status_code == 200
-    if ROUTE_ACCESS[route].model:
+    if ACCESS[route].model:
         assert response.json()["detail"][0]["type"] == "not_ready"
         assert response.headers["retry-after"] == "1"
 

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.api.offload import HeavyWork
-from app.api.operations import CHUNK_ROWS, _detail_json
+from app.api.routes import CHUNK_ROWS, _detail_json
 from app.bundle.loader import load_bundle
 from app.config import Settings
 from app.engines import Engine

@@ -1,2 +1,0 @@
-"""FastAPI's routes, one module per concern; they document the API and serve what the fast
-transport does not."""
