@@ -1,7 +1,8 @@
 """Where tasador's log lines go: beside uvicorn's, in the same format, in every worker.
 
-Two formats: ``text``, uvicorn's own (the default, for a terminal), with uvicorn's access
-log; and ``json`` (``TASADOR_LOG_FORMAT=json``, as the image and fly.toml set it), one
+Two formats: ``text``, uvicorn's own (the default, for a terminal), with no line per
+request (``tasador serve`` turns uvicorn's access log off: it was the costliest part of a
+request); and ``json`` (``TASADOR_LOG_FORMAT=json``, as the image and fly.toml set it), one
 JSON object per line for every logger, with uvicorn's access log replaced by tasador's
 request log (``app.request_log``), whose lines have the same first keys.
 """

@@ -1,7 +1,7 @@
 """Request bodies validated straight from their JSON bytes by the schema, at a cost bounded
 by their size.
 
-pydantic parses and validates in one pass (in Rust), which both transports use, so a body
+pydantic parses and validates in one pass (in Rust), which the dispatcher uses, so a body
 gets the same answer whichever serves it. Before that, a batch with more objects than the
 row limit allows is refused by counting them (a batch's rows are JSON objects; none of
 them contains another). The body is validated by its model's lenient twin
