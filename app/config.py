@@ -71,8 +71,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="Largest request body accepted."
     )
+    # Two of the largest bodies: heavy work is served one request at a time anyway, and
+    # each admitted body waits in memory and delays /health (docs: Reliability).
     max_bodies_in_flight_bytes: int = Field(
-        default=16 * 1024 * 1024,
+        default=8 * 1024 * 1024,
         ge=1024,
         description="Request bodies served at once, in bytes; past it 503 with Retry-After.",
     )
