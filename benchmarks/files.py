@@ -200,7 +200,7 @@ def main() -> int:
     """Generate, appraise, compare, print."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
-    parser.add_argument("--csv-rows", type=int, default=500_000, help="0: no CSV run")
+    parser.add_argument("--csv-rows", type=int, default=200_000, help="0: no CSV run")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--model-dir", type=Path, default=EMBEDDED_MODEL_DIR)
     parser.add_argument("--keep", type=Path, help="write the generated file here and keep it")
