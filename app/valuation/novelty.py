@@ -82,17 +82,15 @@ class Novelty:
         built: dict[tuple[str, float], Advertencia] = {}
         with np.errstate(invalid="ignore", divide="ignore"):
             for attribute, name, seen in self._fields:
-                values = columns[attribute]
-                for row in np.flatnonzero(_beyond(values, seen.min, seen.max)).tolist():
-                    value = float(values[row])
+                rows, values = _beyond(columns[attribute], seen.min, seen.max)
+                for row, value in zip(rows, values, strict=True):
                     if (name, value) not in built:
                         built[name, value] = self._outside(name, value, seen, language)
                     found.setdefault(row, []).append(built[name, value])
             for name, _, seen_ratio in self._ratios:
-                values = RATIO_COLUMNS[name](columns)
-                beyond = _beyond(values, seen_ratio.min, seen_ratio.max)
-                for row in np.flatnonzero(beyond).tolist():
-                    value = float(values[row])
+                ratios = RATIO_COLUMNS[name](columns)
+                rows, values = _beyond(ratios, seen_ratio.min, seen_ratio.max)
+                for row, value in zip(rows, values, strict=True):
                     if (name, value) not in built:
                         built[name, value] = self._combination(name, value, seen_ratio, language)
                     found.setdefault(row, []).append(built[name, value])
@@ -200,10 +198,13 @@ class Novelty:
         )
 
 
-def _beyond(values: npt.NDArray[np.float64], low: float, high: float) -> npt.NDArray[np.bool_]:
-    """Known values ``check`` finds outside ``[low, high]``: ``not low <= value <= high``
-    on the same floats (NaN, unknown, is never outside)."""
-    return (values < low) | (values > high)
+def _beyond(
+    values: npt.NDArray[np.float64], low: float, high: float
+) -> tuple[list[int], list[float]]:
+    """The rows and values ``check`` finds outside ``[low, high]``: ``not low <= value <=
+    high`` on the same floats (NaN, unknown, is never outside)."""
+    rows = np.flatnonzero((values < low) | (values > high))
+    return rows.tolist(), values[rows].tolist()
 
 
 def _unknown_message(unknown: list[str], widening: float, language: Language) -> str:
