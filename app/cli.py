@@ -129,7 +129,7 @@ class PredictCommand(BaseModel):
         ".tasado.parquet, the input's kind)",
     )
     filas_por_bloque: int = Field(
-        default=50_000, ge=1, description="rows read, appraised and written at a time"
+        default=25_000, ge=1, description="rows read, appraised and written at a time"
     )
     idioma: Literal["en", "es"] | None = Field(
         default=None, description="language of the warnings (default: the terminal's)"

@@ -149,35 +149,6 @@ def default_encodings() -> dict[str, dict[str, int]]:
     }
 
 
-def formularios_at(
-    columns: Mapping[str, npt.NDArray[Any]], rows: Sequence[int]
-) -> list[Formulario]:
-    """Rows ``rows`` of valid homes given as columns by attribute (as
-    ``FeatureBuilder.matrix_columns`` takes them), as the ``Formulario`` objects validation
-    would make of them: counts as ints, yes/no as booleans, unknown as None. Not validated
-    again: the columns hold only values ``Formulario`` accepted."""
-    picked = np.asarray(rows, dtype=np.int64)
-    values = []
-    for feature in FIELDS:
-        column = columns[feature.attribute][picked].tolist()
-        if feature.kind is Kind.CATEGORY:
-            values.append([None if v is None else feature_category(feature, v) for v in column])
-            continue
-        cast: Any = {Kind.COUNT: int, Kind.BOOLEAN: bool, Kind.NUMBER: float}[feature.kind]
-        values.append([None if v != v else cast(v) for v in column])  # v != v: NaN
-    attributes = [f.attribute for f in FIELDS]
-    return [
-        Formulario.model_construct(**dict(zip(attributes, home, strict=True)))
-        for home in zip(*values, strict=True)
-    ]
-
-
-def feature_category(feature: Feature, value: str) -> Any:
-    """A category's value as ``Formulario`` holds it (its enum member)."""
-    annotation = Formulario.model_fields[feature.attribute].annotation
-    return annotation(value) if isinstance(annotation, type) else value
-
-
 def wire_row(columns: Mapping[str, npt.NDArray[Any]], row: int) -> dict[str, Any]:
     """Row ``row`` of homes given as columns, as a client sends it: by wire name, yes/no as
     booleans, unknown fields left out."""

@@ -497,11 +497,22 @@ def _arrow_column(feature: Feature, array: Any) -> tuple[npt.NDArray[Any], npt.N
     n = len(array)
     reasons = np.full(n, None, dtype=object)
     kind = array.type
-    if pa.types.is_dictionary(kind):
-        array, kind = array.dictionary_decode(), kind.value_type
-    if feature.kind is Kind.CATEGORY or pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        cells = array.to_pylist() if not pa.types.is_null(kind) else [None] * n
-        return _text_column(feature, cells, reasons)
+    text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    if pa.types.is_dictionary(kind) or feature.kind is Kind.CATEGORY or text:
+        if pa.types.is_null(kind):
+            return _text_column(feature, [None] * n, reasons)
+        if not pa.types.is_dictionary(kind):
+            array = array.dictionary_encode()
+        if len(array.dictionary) == 0:  # every cell null
+            return _text_column(feature, [None] * n, reasons)
+        # Each distinct cell is read once (a category has a handful), then spread; a null
+        # cell is read as an empty one.
+        cells = [*array.dictionary.to_pylist(), None]
+        distinct, distinct_reasons = _text_column(
+            feature, cells, np.full(len(cells), None, dtype=object)
+        )
+        which = array.indices.fill_null(len(cells) - 1).to_numpy(zero_copy_only=False)
+        return distinct[which], distinct_reasons[which]
     if pa.types.is_null(kind):
         column = np.full(n, np.nan)
     else:

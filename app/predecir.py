@@ -15,13 +15,17 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from app.bundle.loader import Bundle
 from app.home_files import (
@@ -37,9 +41,14 @@ from app.home_files import (
     kind_of,
 )
 from app.i18n import Language
+from app.schemas.prediccion import Advertencia
 from app.service.valuation import Appraisals, appraise_columns
 
-CHUNK_ROWS = 50_000
+# Rows a part (--filas-por-bloque): with WORKERS + AHEAD parts in memory at once, the
+# peak stays flat and well under 400 MB (benchmarks/files.py); larger parts are no faster.
+CHUNK_ROWS = 25_000
+WORKERS = 2  # threads reading and appraising parts of the file
+AHEAD = 2  # parts read and appraised beyond the one being written
 PRICES = ("precio", "intervalo_inferior", "intervalo_superior", "precio_m2")
 LISTS = ("advertencias", "desconocidos")
 OUTPUT_COLUMNS = (*PRICES, *LISTS, "motivo")
@@ -61,33 +70,63 @@ class Summary:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
-@dataclass
-class Results:
-    """The output columns of one chunk, one entry per row (None where empty)."""
+@dataclass(frozen=True)
+class Shared:
+    """A column of lists in which many rows hold the same one (no warning, or only the
+    unknown fields'): each distinct list once, and each row's index into them."""
 
-    columns: dict[str, list[Any]]
+    distinct: list[list[str] | None]
+    which: npt.NDArray[np.intp]
+
+    @classmethod
+    def of(
+        cls, n: int, rows: npt.NDArray[np.intp], values: Sequence[Any], text: Any = list
+    ) -> "Shared":
+        """``n`` rows, None but at ``rows``, which hold ``text`` of ``values``; the same
+        object (by identity: the values are alive, so their ids are distinct) is read
+        once."""
+        ids = np.fromiter(map(id, values), dtype=np.intp, count=len(values))
+        _, firsts, codes = np.unique(ids, return_index=True, return_inverse=True)
+        distinct: list[list[str] | None] = [None, *(text(values[i]) for i in firsts.tolist())]
+        which = np.zeros(n, dtype=np.intp)
+        which[rows] = codes + 1
+        return cls(distinct, which)
+
+
+def _messages(advertencias: Sequence[Advertencia]) -> list[str]:
+    return [w.mensaje for w in advertencias]
+
+
+@dataclass(frozen=True)
+class Results:
+    """The output columns of one chunk, one entry per row: the prices (NaN where a row
+    was refused), the lists (None where refused) and the motivos (None where appraised)."""
+
+    prices: dict[str, npt.NDArray[np.float64]]
+    lists: dict[str, Shared]
+    motivos: list[str | None]
+
+    @property
+    def appraised(self) -> npt.NDArray[np.bool_]:
+        """Which rows have a price."""
+        return ~np.isnan(self.prices["precio"])
 
     @classmethod
     def of(cls, chunk: HomeChunk, answers: Appraisals | None) -> "Results":
         """Scatter the appraisals of the chunk's valid rows among all its rows."""
         n = len(chunk)
-        columns: dict[str, list[Any]] = {name: [None] * n for name in OUTPUT_COLUMNS}
-        columns["motivo"] = list(chunk.motivos)
+        prices = {name: np.full(n, np.nan) for name in PRICES}
+        none = np.empty(0, dtype=np.intp)
+        lists = {name: Shared.of(n, none, []) for name in LISTS}
         if answers is not None:
-            rows = np.flatnonzero(chunk.valid()).tolist()
-            given: dict[str, Sequence[Any]] = {
-                "precio": answers.precio,
-                "intervalo_inferior": answers.inferior,
-                "intervalo_superior": answers.superior,
-                "precio_m2": answers.precio_m2,
-                "advertencias": [[w.mensaje for w in found] for found in answers.advertencias],
-                "desconocidos": [list(names) for names in answers.desconocidos],
-            }
-            for name, values in given.items():
-                column = columns[name]
-                for row, value in zip(rows, values, strict=True):
-                    column[row] = value
-        return cls(columns)
+            valid = chunk.valid()
+            given = (answers.precio, answers.inferior, answers.superior, answers.precio_m2)
+            for name, values in zip(PRICES, given, strict=True):
+                prices[name][valid] = values
+            rows = np.flatnonzero(valid)
+            lists["advertencias"] = Shared.of(n, rows, answers.advertencias, _messages)
+            lists["desconocidos"] = Shared.of(n, rows, answers.desconocidos)
+        return cls(prices, lists, list(chunk.motivos))
 
 
 class Writer(Protocol):
@@ -170,16 +209,10 @@ def appraise_file(
         with atomic_output(salida) as temporary:
             writer = _writer(out_kind, temporary, header, separator)
             try:
-                for part, chunk in parts:
-                    valid = chunk.valid()
-                    answers = (
-                        appraise_columns(bundle, chunk.take(valid), language)
-                        if valid.any()
-                        else None
-                    )
-                    writer.write(part, Results.of(chunk, answers))
+                for part, chunk, results in _appraised(bundle, language, parts):
+                    writer.write(part, results)
                     rows += len(chunk)
-                    refused += len(chunk) - int(valid.sum())
+                    refused += len(chunk) - int(np.count_nonzero(results.appraised))
                     progress.update(len(chunk))
             finally:
                 writer.close()
@@ -229,7 +262,39 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-Parts = Iterator[tuple[Any, HomeChunk]]
+# Each part of the input as the reader gave it, and how to read its homes.
+Parts = Iterator[tuple[Any, Callable[[], HomeChunk]]]
+
+
+def _appraised(
+    bundle: Bundle, language: Language, parts: Parts
+) -> Iterator[tuple[Any, HomeChunk, Results]]:
+    """Each part, its homes and their results, in the input's order. Parts are read and
+    appraised by ``WORKERS`` threads, ``AHEAD`` at most beyond the one being written:
+    the forest runs outside the GIL (ONNX Runtime), so one part's forest runs while
+    another is read, checked or written, and memory holds a few parts whatever the file's
+    size."""
+    pending: deque[Future[tuple[Any, HomeChunk, Results]]] = deque()
+    with ThreadPoolExecutor(WORKERS, thread_name_prefix="predecir") as pool:
+        try:
+            for part, homes in parts:
+                pending.append(pool.submit(_appraise, bundle, language, part, homes))
+                if len(pending) > AHEAD:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:  # stopped: the parts not started are dropped
+            for future in pending:
+                future.cancel()
+
+
+def _appraise(
+    bundle: Bundle, language: Language, part: Any, homes: Callable[[], HomeChunk]
+) -> tuple[Any, HomeChunk, Results]:
+    chunk = homes()
+    valid = chunk.valid()
+    answers = appraise_columns(bundle, chunk.take(valid), language) if valid.any() else None
+    return part, chunk, Results.of(chunk, answers)
 
 
 @contextmanager
@@ -240,7 +305,7 @@ def _source(
     its chunks."""
     if kind == "parquet":
         parquet = ParquetHomes(entrada, _required())
-        parts = ((b, parquet.homes(b)) for b in parquet.batches(chunk_rows))
+        parts = ((b, partial(parquet.homes, b)) for b in parquet.batches(chunk_rows))
         yield parquet.header, ",", parquet.rows, parts
         return
     with CsvHomes(entrada, _required()) as csv_file:
@@ -267,11 +332,10 @@ def _csv_parts(csv_file: CsvHomes, chunk_rows: int) -> Parts:
 
 def _csv_chunk(
     csv_file: CsvHomes, rows: list[list[str]], width: int
-) -> tuple[list[list[str]], HomeChunk]:
-    chunk = chunk_from_values([csv_file.values(cells) for cells in rows])
+) -> tuple[list[list[str]], Callable[[], HomeChunk]]:
     # A row with more or fewer values than columns keeps the columns the header names.
     shaped = [r if len(r) == width else (r + [""] * width)[:width] for r in rows]
-    return shaped, chunk
+    return shaped, lambda: chunk_from_values([csv_file.values(cells) for cells in rows])
 
 
 def _need_pyarrow(path: Path) -> None:
@@ -300,22 +364,31 @@ class CsvWriter:
     def write(self, part: Any, results: Results) -> None:
         """One chunk of rows."""
         cells = part if isinstance(part, list) else _cells(part)
-        columns = [self._texts(name, results.columns[name]) for name in OUTPUT_COLUMNS]
+        columns = [self._prices(results.prices[name]) for name in PRICES]
+        columns += [_json(results.lists[name]) for name in LISTS]
+        columns.append(["" if m is None else m for m in results.motivos])
         self._csv.writerows(
             row + list(extra) for row, extra in zip(cells, zip(*columns, strict=True), strict=True)
         )
 
-    def _texts(self, name: str, values: list[Any]) -> list[str]:
-        if name in LISTS:
-            return ["" if v is None else json.dumps(v, ensure_ascii=False) for v in values]
-        if name in PRICES:
-            texts = ["" if v is None else repr(v) for v in values]
-            return [t.replace(".", ",") for t in texts] if self._comma else texts
-        return ["" if v is None else v for v in values]
+    def _prices(self, values: npt.NDArray[np.float64]) -> list[str]:
+        texts = ["" if v != v else repr(v) for v in values.tolist()]  # v != v: NaN
+        return [t.replace(".", ",") for t in texts] if self._comma else texts
 
     def close(self) -> None:
         """Flush and close the file."""
         self._file.close()
+
+
+def _json(column: Shared) -> list[str]:
+    """Each row's list as JSON text ("" for None)."""
+    texts = ["" if v is None else json.dumps(v, ensure_ascii=False) for v in column.distinct]
+    return [texts[i] for i in column.which.tolist()]
+
+
+def _arrow_lists(pa: Any, column: Shared, kind: Any) -> Any:
+    """An Arrow list column, each distinct list converted once."""
+    return pa.array(column.distinct, kind).take(column.which)
 
 
 def _cells(batch: Any) -> list[list[str]]:
@@ -358,7 +431,9 @@ class ParquetWriter:
             ]
         else:
             inputs = list(part.columns)
-        added = [pa.array(results.columns[n], self._types[n]) for n in OUTPUT_COLUMNS]
+        added = [pa.array(results.prices[n], mask=np.isnan(results.prices[n])) for n in PRICES]
+        added += [_arrow_lists(pa, results.lists[n], self._types[n]) for n in LISTS]
+        added.append(pa.array(results.motivos, pa.string()))
         batch = pa.RecordBatch.from_arrays(inputs + added, names=[*self._header, *OUTPUT_COLUMNS])
         if self._writer is None:
             import pyarrow.parquet as pq

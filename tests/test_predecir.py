@@ -14,10 +14,11 @@ from fastapi.testclient import TestClient
 
 from app import predecir
 from app.cli import main
-from app.features import FIELDS, Kind
+from app.features import FIELDS, FIELDS_BY_NAME, Kind
 from app.home_files import HomeChunk, validate
 from app.predecir import OUTPUT_COLUMNS
 from app.schemas.formulario import Formulario
+from app.service.valuation import _cents
 from tests.helpers import sample_homes
 
 COLUMNS = [f.name for f in FIELDS]
@@ -115,6 +116,67 @@ def test_every_row_is_answered_as_the_detailed_batch_is(
     assert any(len(_as_list(row["advertencias"])) > 1 for row in rows)
 
 
+_BOUNDED = ["superficie_construida", "baños", "habitaciones", "antiguedad", "superficie_util"]
+
+
+def _accepted(name: str, value: float) -> bool:
+    field = Formulario.model_fields[FIELDS_BY_NAME[name].attribute]
+    return all(getattr(m, "ge", value) <= value <= getattr(m, "le", value) for m in field.metadata)
+
+
+def _at_and_past_the_training_ranges(bundle: Path) -> list[dict[str, Any]]:
+    """Homes with each field at its training minimum and maximum and just past them
+    (where Formulario allows), some with unknown fields or far from every training home."""
+    ranges = json.loads((bundle / "manifest.json").read_text())["feature_ranges"]
+    homes = []
+    fields = _BOUNDED
+    for i, (name, home) in enumerate(zip(fields * 4, sample_homes(4 * len(fields)), strict=True)):
+        low, high = ranges[name]["min"], ranges[name]["max"]
+        step = 1 if name in ("baños", "habitaciones", "antiguedad") else 0.5
+        value = [low, high, low - step, high + step][i // len(fields)]
+        if not _accepted(name, value):
+            value = low  # Formulario refuses it: the bound itself again
+        home = dict(home)
+        home[name] = value
+        if name == "superficie_construida":
+            home["superficie_util"] = None  # it must not exceed the built area
+        if name == "superficie_util":
+            home["superficie_construida"] = max(value, home["superficie_construida"])
+        if i % 3 == 0:
+            home["antiguedad" if name != "antiguedad" else "baños"] = None
+        if i % 7 == 0:
+            home["latitud"] = 40.64  # far from every training home
+        homes.append({k: v for k, v in home.items() if v is not None})
+    return homes
+
+
+def test_homes_at_and_past_the_training_bounds_get_the_batchs_warnings(
+    tmp_path: Path, tiny_bundle: Path, client: TestClient
+) -> None:
+    homes = _at_and_past_the_training_ranges(tiny_bundle)
+    entrada = _write_parquet(tmp_path / "casas.parquet", homes)
+
+    assert _run(entrada, "--model-dir", tiny_bundle, "--idioma", "es") == 0
+
+    rows = _read(tmp_path / "casas.tasado.parquet")
+    answers = client.post(
+        "/predecir/lote?detalle=true",
+        json={"formularios": homes},
+        headers={"Accept-Language": "es"},
+    )
+    assert answers.status_code == 200, answers.text
+    expected = answers.json()["resultados"]
+    assert [r["advertencias"] for r in rows] == [
+        [w["mensaje"] for w in a["advertencias"]] for a in expected
+    ]
+    assert [r["precio"] for r in rows] == [a["precio"] for a in expected]
+    campos = {w["campo"] for a in expected for w in a["advertencias"]}
+    assert {"superficie_construida", "habitaciones", "desconocidos", "ubicacion"} <= campos
+    # A value at a training bound was seen in training: no warning names its field.
+    at_bounds = zip(_BOUNDED * 2, expected[: 2 * len(_BOUNDED)], strict=True)
+    assert all(name not in {w["campo"] for w in a["advertencias"]} for name, a in at_bounds)
+
+
 def test_unknown_columns_may_be_left_out(
     tmp_path: Path, tiny_bundle: Path, client: TestClient
 ) -> None:
@@ -174,6 +236,42 @@ def test_parquet_nulls_are_unknown_or_empty(tmp_path: Path, tiny_bundle: Path) -
     assert rows[0]["desconocidos"] == ["baños"]
     assert rows[0]["precio"] is not None
     assert (rows[1]["motivo"], rows[1]["precio"]) == ("habitaciones: empty", None)
+
+
+def test_parquet_text_columns_are_read_as_csv_cells_are(tmp_path: Path, tiny_bundle: Path) -> None:
+    homes = sample_homes(6)
+    table = pa.table({c: [h[c] for h in homes] for c in COLUMNS})
+    # Above every sample home's superficie_util, which must not exceed it.
+    built = pa.array([" 300.5 ", "251", "abc", "", None, "260"])
+    condicion = pa.array(["Reformado", "Casi nuevo", "Reformado", "Reformado", "A estrenar", None])
+    table = table.set_column(COLUMNS.index("superficie_construida"), "superficie_construida", built)
+    table = table.set_column(COLUMNS.index("condicion"), "condicion", condicion.dictionary_encode())
+    entrada = tmp_path / "casas.parquet"
+    pq.write_table(table, entrada)
+
+    assert _run(entrada, "--model-dir", tiny_bundle) == 0
+
+    rows = _read(tmp_path / "casas.tasado.parquet")
+    assert [r["motivo"] for r in rows] == [
+        None,
+        "condicion: Input should be 'A reformar', 'Reformado', 'A estrenar' or 'En buen estado'",
+        "superficie_construida: not a number",
+        "superficie_construida: empty",
+        "superficie_construida: empty",
+        "condicion: empty",
+    ]
+    assert rows[0]["precio_m2"] == pytest.approx(rows[0]["precio"] / 300.5, abs=0.01)
+
+
+def test_cents_are_rounded_as_python_rounds_them() -> None:
+    # numpy's round scales by 100 first: 2.675 (2.67499999... as a float) becomes 2.68.
+    awkward = [2.675, 1.005, 0.125, 1234567.885, 312345.675, 99999.995]
+    rng = np.random.default_rng(4)
+    values = np.array(awkward + list(rng.uniform(1e4, 5e6, 20_000).round(3)))
+
+    got = _cents(values, lambda row: float(values[row]))
+
+    assert got.tolist() == [round(v, 2) for v in values.tolist()]
 
 
 def test_a_semicolon_file_keeps_its_separator_and_decimal_commas(

@@ -2,8 +2,8 @@
 ``mlflow.pyfunc`` and on Spark.
 
 Each row is validated as a ``Formulario``, as ``/predecir/lote`` validates each home, and
-the valid ones are appraised by ``appraise_batch`` with ``detail``: the answers of
-``/predecir/lote?detalle=true``, to the cent, flattened into columns. A row that cannot be
+the valid ones are appraised by ``appraise_columns``, as ``tasador predecir`` appraises a
+file: the answers of ``/predecir/lote?detalle=true``, to the cent, as columns. A row that cannot be
 appraised gets its reasons in ``motivo`` and no price, never an exception: one bad home
 must not fail a Spark job of a million. A column the model does not take, or a required one
 missing, is the table's fault, not a row's: refused once, in one line.
@@ -16,15 +16,16 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from pydantic import ValidationError
 
 from app.bundle.loader import Bundle
+from app.features import FIELDS, Kind
 from app.schemas.formulario import Formulario
-from app.schemas.prediccion import Lote, Prediccion, PrediccionLoteDetalle
-from app.service.valuation import appraise_batch
+from app.service.valuation import appraise_columns
 
-# Rows appraised per appraise_batch call: memory stays bounded for any table size, and
+# Rows appraised per appraise_columns call: memory stays bounded for any table size, and
 # this is /predecir/lote's own default limit.
 CHUNK_ROWS = 10_000
 PRICES = ("precio", "intervalo_inferior", "intervalo_superior", "precio_m2")
@@ -68,11 +69,15 @@ def appraise_frame(
     lists: dict[str, list[list[str] | None]] = {name: [None] * n for name in LISTS}
     for start in range(0, len(valid), chunk_rows):
         rows = valid[start : start + chunk_rows]
-        lote = Lote.model_construct(formularios=homes[start : start + chunk_rows])
-        answer = appraise_batch(bundle, lote, len(rows), detail=True)
-        assert isinstance(answer, PrediccionLoteDetalle)  # detail=True answers the detail
-        for row, appraisal in zip(rows, answer.resultados, strict=True):
-            _fill(prices, lists, row, appraisal)
+        answers = appraise_columns(bundle, _columns(homes[start : start + chunk_rows]))
+        given = (answers.precio, answers.inferior, answers.superior, answers.precio_m2)
+        for name, values in zip(PRICES, given, strict=True):
+            prices[name][rows] = values
+        for row, found, unknown in zip(
+            rows, answers.advertencias, answers.desconocidos, strict=True
+        ):
+            lists["advertencias"][row] = [w.mensaje for w in found]
+            lists["desconocidos"][row] = list(unknown)
     # object, not pandas 3's str dtype, which holds NaN for None and which MLflow's Spark
     # conversion turns into the text "nan".
     motivo = pd.Series(motivos, dtype=object, index=frame.index)
@@ -111,16 +116,15 @@ def _motivo(exc: ValidationError) -> str:
     )
 
 
-def _fill(
-    prices: dict[str, Any],
-    lists: dict[str, list[list[str] | None]],
-    row: int,
-    appraisal: Prediccion,
-) -> None:
-    prices["precio"][row] = appraisal.precio
-    prices["precio_m2"][row] = appraisal.precio_m2
-    if appraisal.intervalo is not None:
-        prices["intervalo_inferior"][row] = appraisal.intervalo.inferior
-        prices["intervalo_superior"][row] = appraisal.intervalo.superior
-    lists["advertencias"][row] = [w.mensaje for w in appraisal.advertencias]
-    lists["desconocidos"][row] = list(appraisal.desconocidos)
+def _columns(homes: Sequence[Formulario]) -> dict[str, npt.NDArray[Any]]:
+    """Validated homes as the columns ``appraise_columns`` takes: floats (NaN where
+    unknown, yes/no as 1.0 or 0.0), and a category's values as text."""
+    columns: dict[str, npt.NDArray[Any]] = {}
+    for feature in FIELDS:
+        values = [getattr(home, feature.attribute) for home in homes]
+        if feature.kind is Kind.CATEGORY:
+            columns[feature.attribute] = np.array([str(v) for v in values], dtype=object)
+        else:
+            numbers = [np.nan if v is None else float(v) for v in values]
+            columns[feature.attribute] = np.array(numbers, dtype=np.float64)
+    return columns

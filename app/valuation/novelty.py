@@ -7,7 +7,8 @@ combination of fields (bedrooms in so few m², ...) is one no training home had.
 client left unknown is compared with nothing.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -34,8 +35,6 @@ RATIO_COLUMNS: dict[str, Callable[[Mapping[str, npt.NDArray[Any]]], npt.NDArray[
     "m2_por_bano": lambda c: c["superficie_construida"] / c["banos"],
     "banos_por_habitacion": lambda c: c["banos"] / np.maximum(c["habitaciones"], 1),
 }
-# Rows within this fraction of a training bound are checked one by one, by ``check``.
-_MARGIN = 1e-9
 _CHECKED = tuple(f for f in FIELDS if f.kind in (Kind.NUMBER, Kind.COUNT))
 _OPTIONAL = tuple((f.attribute, f.name) for f in FIELDS if f.optional)
 
@@ -55,7 +54,7 @@ def unknown_columns(columns: Mapping[str, npt.NDArray[Any]]) -> list[tuple[str, 
         code: tuple(name for bit, (_, name) in enumerate(_OPTIONAL) if code >> bit & 1)
         for code in np.unique(codes).tolist()
     }
-    return [patterns[code] for code in codes.tolist()]
+    return list(map(patterns.__getitem__, codes.tolist()))
 
 
 class Novelty:
@@ -66,18 +65,54 @@ class Novelty:
         self._fields = [(f.attribute, f.name, ranges[f.name]) for f in _CHECKED if f.name in ranges]
         self._ratios = [(name, RATIOS[name], ratios[name]) for name in RATIOS if name in ratios]
 
-    def unusual(self, columns: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.bool_]:
-        """Which of many homes (columns by attribute, NaN where unknown) ``check`` may
-        warn of for a value or a combination: a few more than it does (values at a bound),
-        never fewer."""
-        n = len(columns["latitud"])
-        flagged = np.zeros(n, dtype=bool)
+    def check_many(
+        self,
+        columns: Mapping[str, npt.NDArray[Any]],
+        unknown: Sequence[tuple[str, ...]],
+        near: npt.NDArray[np.bool_],
+        radius_km: float,
+        language: Language,
+        widening: Mapping[tuple[str, ...], float],
+    ) -> list[Sequence[Advertencia]]:
+        """``check`` of many homes given as columns by attribute (NaN where unknown), with
+        their unknown fields (``unknown_columns``) and each set's ``widening``: the same
+        comparisons on whole columns, in the same order, each warning built once per
+        distinct value and shared by the homes it fits."""
+        found: dict[int, list[Advertencia]] = {}
+        built: dict[tuple[str, float], Advertencia] = {}
         with np.errstate(invalid="ignore", divide="ignore"):
-            for attribute, _, seen in self._fields:
-                flagged |= _outside(columns[attribute], seen.min, seen.max)
+            for attribute, name, seen in self._fields:
+                rows, values = _beyond(columns[attribute], seen.min, seen.max)
+                for row, value in zip(rows, values, strict=True):
+                    if (name, value) not in built:
+                        built[name, value] = self._outside(name, value, seen, language)
+                    found.setdefault(row, []).append(built[name, value])
             for name, _, seen_ratio in self._ratios:
-                flagged |= _outside(RATIO_COLUMNS[name](columns), seen_ratio.min, seen_ratio.max)
-        return flagged
+                ratios = RATIO_COLUMNS[name](columns)
+                rows, values = _beyond(ratios, seen_ratio.min, seen_ratio.max)
+                for row, value in zip(rows, values, strict=True):
+                    if (name, value) not in built:
+                        built[name, value] = self._combination(name, value, seen_ratio, language)
+                    found.setdefault(row, []).append(built[name, value])
+        unknowns = {
+            pattern: self._unknown(list(pattern), widening[pattern], language)
+            for pattern in set(unknown)
+            if pattern
+        }
+        far = self._far(radius_km, language)
+        # Homes warned of nothing else share one answer per set of unknown fields.
+        only: dict[tuple[str, ...], Sequence[Advertencia]] = {
+            pattern: [warning] for pattern, warning in unknowns.items()
+        }
+        answers: list[Sequence[Advertencia]] = list(map(only.get, unknown, repeat(())))
+        for row in found.keys() | np.flatnonzero(~near).tolist():
+            warnings = found.get(row, [])
+            if unknown[row]:
+                warnings.append(unknowns[unknown[row]])
+            if not near[row]:
+                warnings.append(far)
+            answers[row] = warnings
+        return answers
 
     def check(
         self,
@@ -101,26 +136,30 @@ class Novelty:
                 found.append(self._combination(name, value, seen_ratio, language))
         unknown = unknown_fields(formulario)
         if unknown:
-            found.append(
-                Advertencia(
-                    campo="desconocidos",
-                    valor=None,
-                    minimo=None,
-                    maximo=None,
-                    mensaje=_unknown_message(unknown, widening, language),
-                )
-            )
+            found.append(self._unknown(unknown, widening, language))
         if not near:
-            found.append(
-                Advertencia(
-                    campo="ubicacion",
-                    valor=None,
-                    minimo=None,
-                    maximo=None,
-                    mensaje=message("no_zone", language, km=f"{radius_km:.1f}"),
-                )
-            )
+            found.append(self._far(radius_km, language))
         return found
+
+    @staticmethod
+    def _unknown(unknown: list[str], widening: float, language: Language) -> Advertencia:
+        return Advertencia(
+            campo="desconocidos",
+            valor=None,
+            minimo=None,
+            maximo=None,
+            mensaje=_unknown_message(unknown, widening, language),
+        )
+
+    @staticmethod
+    def _far(radius_km: float, language: Language) -> Advertencia:
+        return Advertencia(
+            campo="ubicacion",
+            valor=None,
+            minimo=None,
+            maximo=None,
+            mensaje=message("no_zone", language, km=f"{radius_km:.1f}"),
+        )
 
     @staticmethod
     def _outside(name: str, value: float, seen: FeatureRange, language: Language) -> Advertencia:
@@ -159,11 +198,13 @@ class Novelty:
         )
 
 
-def _outside(values: npt.NDArray[np.float64], low: float, high: float) -> npt.NDArray[np.bool_]:
-    """Known values outside ``[low, high]``, or within ``_MARGIN`` of a bound."""
-    slack = _MARGIN * max(abs(low), abs(high), 1.0)
-    inside = (values > low + slack) & (values < high - slack)
-    return ~inside & ~np.isnan(values)
+def _beyond(
+    values: npt.NDArray[np.float64], low: float, high: float
+) -> tuple[list[int], list[float]]:
+    """The rows and values ``check`` finds outside ``[low, high]``: ``not low <= value <=
+    high`` on the same floats (NaN, unknown, is never outside)."""
+    rows = np.flatnonzero((values < low) | (values > high))
+    return rows.tolist(), values[rows].tolist()
 
 
 def _unknown_message(unknown: list[str], widening: float, language: Language) -> str:

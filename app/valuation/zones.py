@@ -74,8 +74,14 @@ class ZoneGrid:
         operations, so the same cells), each distinct cell resolved once."""
         rows = np.floor((latitud - self._lat0) / self._height).astype(np.int64)
         cols = np.floor((longitud - self._lon0) / self._width).astype(np.int64)
-        cells, which = np.unique(np.stack([rows, cols]), axis=1, return_inverse=True)
-        found = [self._resolve(r, c) for r, c in cells.T.tolist()]
+        if len(rows) == 0:
+            return []
+        # One number per cell: np.unique on a flat array sorts far faster than on pairs.
+        low = int(cols.min())
+        key = rows * (int(cols.max()) - low + 1) + (cols - low)
+        _, first, which = np.unique(key, return_index=True, return_inverse=True)
+        cells = zip(rows[first].tolist(), cols[first].tolist(), strict=True)
+        found = [self._resolve(r, c) for r, c in cells]
         return [found[i] for i in which.reshape(-1).tolist()]
 
     def _nearest(self, row: int, col: int) -> Zone | None:
