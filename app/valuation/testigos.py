@@ -18,6 +18,9 @@ fewer, or another condition.
 
 import math
 import statistics
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -45,6 +48,11 @@ MAX_RINGS = 8
 # No testigo lies farther than this, in km.
 REACH_KM = round(MAX_RINGS * min(CELL[0] * KM_PER_DEG_LAT, CELL[1] * KM_PER_DEG_LON), 1)
 MAX_ROWS = 2_000_000  # what a bundle may hold: a city's listings, many times over
+# Each cell's candidates, as indices into the table, are kept for the next home in that
+# cell while they fit in this many bytes (the least recently used are let go): a bound
+# that does not grow with the bundle, whose blocks overlap nine times over or more.
+BLOCK_CACHE_BYTES = 32 * 2**20
+_ENTRY_BYTES = 200  # a cache entry's own cost beside its array, so empty blocks count too
 
 _M_LAT = KM_PER_DEG_LAT * 1000
 _M_LON = KM_PER_DEG_LON * 1000
@@ -95,20 +103,20 @@ class Testigos:
         order = np.argsort(keys, kind="stable")
         self._table = table[order]
         # What the score is computed on, in its units: metres north and east, built area and
-        # rooms; then, per condition, the score of another condition than it (0 or 1 unit);
-        # then the table's own columns, so that one slice holds all. One row per column:
-        # the score sums down the rows.
-        self._scored = 4 + len(labels)
-        self._scaled = np.vstack(
+        # rooms, one row each (the score sums down the rows); and, per condition, the score
+        # of another condition than it (0 or 1 unit).
+        self._position = np.vstack(
             [
                 self._table[:, 0] * _M_LAT / METRES_PER_UNIT,
                 self._table[:, 1] * _M_LON / METRES_PER_UNIT,
                 np.log(self._table[:, 2]) / math.log(AREA_RATIO_PER_UNIT),
                 self._table[:, 3] / ROOMS_PER_UNIT,
-                *[(self._table[:, 4] != code) * CONDITION_UNIT for code in range(len(labels))],
-                self._table.T,
             ]
         )
+        self._other = np.array(
+            [(self._table[:, 4] != code) * CONDITION_UNIT for code in range(len(labels))],
+            dtype=np.float64,
+        ).reshape(len(labels), n)
         # Homes of cell k are rows _starts[k] to _starts[k + 1] of the sorted table, and the
         # cells of one grid row are contiguous: a block of cells is one slice per row.
         self._starts = np.searchsorted(
@@ -116,6 +124,8 @@ class Testigos:
         ).tolist()
         # How many rings each cell's search takes, found once per cell.
         self._rings = lru_cache(maxsize=65536)(self._rings_needed)
+        # Gathering a block's slices costs more than scoring it: each cell's is kept.
+        self._candidates = _Cache(self._candidates_of, BLOCK_CACHE_BYTES)
 
     def find(
         self,
@@ -126,27 +136,34 @@ class Testigos:
         condicion: str,
     ) -> Found:
         """The ``SHOWN`` most comparable testigos (fewer where fewer lie within reach)."""
-        near = self._near(latitud, longitud)
-        if not near.shape[1]:
+        row = math.floor(latitud / CELL[0]) - self._row0
+        near = self._candidates.get((row, math.floor(longitud / CELL[1]) - self._col0))
+        if not len(near):
             return Found([], None)
         home = np.array(
             [
-                [latitud * _M_LAT / METRES_PER_UNIT],
-                [longitud * _M_LON / METRES_PER_UNIT],
-                [math.log(superficie_construida) / math.log(AREA_RATIO_PER_UNIT)],
-                [habitaciones / ROOMS_PER_UNIT],
+                latitud * _M_LAT / METRES_PER_UNIT,
+                longitud * _M_LON / METRES_PER_UNIT,
+                math.log(superficie_construida) / math.log(AREA_RATIO_PER_UNIT),
+                habitaciones / ROOMS_PER_UNIT,
             ]
         )
-        score = np.abs(near[:4] - home).sum(axis=0)
+        # Row by row, in the same order as one sum down the rows of a block: the same
+        # floating-point score, so the same testigos, whichever way the block is gathered.
+        score = np.abs(self._position.take(near, axis=1) - home[:, None]).sum(axis=0)
         code = self._codes.get(condicion)
-        score += near[4 + code] if code is not None else CONDITION_UNIT
+        score += self._other[code].take(near) if code is not None else CONDITION_UNIT
         best = (
             np.argpartition(score, SHOWN)[:SHOWN] if len(score) > SHOWN else np.arange(len(score))
         )
         best = best[np.argsort(score[best], kind="stable")]
+        return self._found(self._table.take(near[best], axis=0).tolist(), latitud, longitud)
+
+    def _found(self, rows: list[list[float]], latitud: float, longitud: float) -> Found:
+        """``rows`` of the table, most comparable first, as the answer shows them."""
         viviendas = []
         per_m2 = []
-        for lat, lon, area, rooms, code, price in near[self._scored :, best].T.tolist():
+        for lat, lon, area, rooms, code, price in rows:
             distance = math.hypot((lat - latitud) * _M_LAT, (lon - longitud) * _M_LON)
             per_m2.append(price / area)
             viviendas.append(
@@ -163,19 +180,19 @@ class Testigos:
             )
         return Found(viviendas, round(statistics.median(per_m2), 2))
 
-    def _near(self, latitud: float, longitud: float) -> npt.NDArray[np.float64]:
-        """The homes of the smallest block of cells around the point holding at least
-        ``CANDIDATES`` of them, up to ``MAX_RINGS`` cells away (columns of ``_scaled``)."""
-        row = math.floor(latitud / CELL[0]) - self._row0
-        col = math.floor(longitud / CELL[1]) - self._col0
+    @property
+    def cached_bytes(self) -> int:
+        """What the cells' candidate cache holds now (at most ``BLOCK_CACHE_BYTES``)."""
+        return self._candidates.bytes
+
+    def _candidates_of(self, cell: tuple[int, int]) -> npt.NDArray[np.int32]:
+        """The homes of the smallest block of cells around ``cell`` holding at least
+        ``CANDIDATES`` of them, up to ``MAX_RINGS`` cells away (rows of the sorted table)."""
+        row, col = cell
         slices = self._block(row, col, self._rings(row, col))
-        size = sum(end - start for start, end in slices)
-        # Into a row-major array: left to itself, numpy would lay it out by columns, and
-        # every row operation of the score would stride.
-        out = np.empty((self._scaled.shape[0], size))
-        if size:
-            np.concatenate([self._scaled[:, start:end] for start, end in slices], axis=1, out=out)
-        return out
+        if not slices:
+            return np.empty(0, dtype=np.int32)
+        return np.concatenate([np.arange(start, end, dtype=np.int32) for start, end in slices])
 
     def _rings_needed(self, row: int, col: int) -> int:
         for rings in range(1, MAX_RINGS):
@@ -192,3 +209,35 @@ class Testigos:
             (starts[r * self._width + first], starts[r * self._width + last + 1])
             for r in range(max(row - rings, 0), min(row + rings, self._height - 1) + 1)
         ]
+
+
+class _Cache:
+    """``build(key)``'s arrays, kept by key while their bytes fit in ``budget``; the least
+    recently used are let go first. Safe to share between threads."""
+
+    def __init__(
+        self, build: Callable[[tuple[int, int]], npt.NDArray[np.int32]], budget: int
+    ) -> None:
+        self._build = build
+        self._budget = budget
+        self._entries: OrderedDict[tuple[int, int], npt.NDArray[np.int32]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.bytes = 0
+
+    def get(self, key: tuple[int, int]) -> npt.NDArray[np.int32]:
+        """The array for ``key``, built on first use."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                return found
+        # Built outside the lock: two threads may build one key, and the second is dropped.
+        built = self._build(key)
+        with self._lock:
+            if key not in self._entries:
+                self._entries[key] = built
+                self.bytes += built.nbytes + _ENTRY_BYTES
+                while self.bytes > self._budget:
+                    _, dropped = self._entries.popitem(last=False)
+                    self.bytes -= dropped.nbytes + _ENTRY_BYTES
+        return built

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import math
 import statistics
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.bundle.loader import BundleError, load_bundle
+from app.config import EMBEDDED_MODEL_DIR
+from app.schemas.formulario import LATITUD_MAX, LATITUD_MIN, LONGITUD_MAX, LONGITUD_MIN
 from app.training.synthetic import generate
+from app.valuation import testigos as t
 from app.valuation.zones import KM_PER_DEG_LAT, KM_PER_DEG_LON
 from tests.helpers import TINY, make_client, sample_homes, train_quietly
 
@@ -40,6 +44,101 @@ def _metres(a: dict[str, Any], lat: float, lon: float) -> float:
             (a["longitud"] - lon) * KM_PER_DEG_LON * 1000,
         )
     )
+
+
+def _brute_force(
+    arrays: dict[str, Any], lat: float, lon: float, area: float, rooms: int, condicion: str
+) -> t.Found:
+    """What ``Testigos.find`` is meant to answer, by scoring every home there is: those of
+    the smallest square of cells around the point holding ``CANDIDATES`` homes (at most
+    ``MAX_RINGS`` cells away), the ``SHOWN`` with the lowest score, lowest first."""
+    lats, lons, areas, roomss, codes, prices = (arrays[c].astype(float) for c in t.COLUMNS)
+    labels = arrays[t.LABELS].tolist()
+    cells = np.maximum(
+        np.abs(np.floor(lats / t.CELL[0]) - math.floor(lat / t.CELL[0])),
+        np.abs(np.floor(lons / t.CELL[1]) - math.floor(lon / t.CELL[1])),
+    )
+    rings = next(
+        (r for r in range(1, t.MAX_RINGS) if (cells <= r).sum() >= t.CANDIDATES), t.MAX_RINGS
+    )
+    near = np.flatnonzero(cells <= rings)
+    metres_lat, metres_lon = KM_PER_DEG_LAT * 1000, KM_PER_DEG_LON * 1000
+    score = (
+        np.abs(lats * metres_lat / t.METRES_PER_UNIT - lat * metres_lat / t.METRES_PER_UNIT)
+        + np.abs(lons * metres_lon / t.METRES_PER_UNIT - lon * metres_lon / t.METRES_PER_UNIT)
+        + np.abs(
+            np.log(areas) / math.log(t.AREA_RATIO_PER_UNIT)
+            - math.log(area) / math.log(t.AREA_RATIO_PER_UNIT)
+        )
+        + np.abs(roomss / t.ROOMS_PER_UNIT - rooms / t.ROOMS_PER_UNIT)
+        + np.where(
+            codes == (labels.index(condicion) if condicion in labels else -1),
+            0.0,
+            t.CONDITION_UNIT,
+        )
+    )
+    best = near[np.argsort(score[near], kind="stable")][: t.SHOWN].tolist()
+    viviendas = [
+        {
+            "distancia_m": round(
+                math.hypot((lats[i] - lat) * metres_lat, (lons[i] - lon) * metres_lon)
+            ),
+            "latitud": lats[i],
+            "longitud": lons[i],
+            "superficie_construida": areas[i],
+            "habitaciones": int(roomss[i]),
+            "condicion": labels[int(codes[i])],
+            "precio": prices[i],
+            "precio_m2": round(prices[i] / areas[i], 2),
+        }
+        for i in best
+    ]
+    per_m2 = [prices[i] / areas[i] for i in best]
+    return t.Found(viviendas, round(statistics.median(per_m2), 2) if best else None)
+
+
+def test_the_lookup_finds_what_scoring_every_home_finds() -> None:
+    with np.load(EMBEDDED_MODEL_DIR / t.TESTIGOS_FILE) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    table = t.Testigos(arrays)
+    # Homes like the training data, and points anywhere in the API's box: the city's
+    # edges, where the search widens ring by ring, and beyond its reach.
+    homes: list[tuple[float, float, float, int, str]] = [
+        (f.latitud, f.longitud, f.superficie_construida, f.habitaciones, f.condicion)
+        for f in generate(200, 11).formularios
+    ]
+    rng = np.random.default_rng(11)
+    conditions = [*arrays[t.LABELS].tolist(), "Desconocida"]
+    homes += [
+        (
+            float(rng.uniform(LATITUD_MIN, LATITUD_MAX)),
+            float(rng.uniform(LONGITUD_MIN, LONGITUD_MAX)),
+            float(rng.uniform(25, 600)),
+            int(rng.integers(0, 8)),
+            str(rng.choice(conditions)),
+        )
+        for _ in range(200)
+    ]
+
+    for home in homes * 2:  # the second time from the cells' cache
+        assert table.find(*home) == _brute_force(arrays, *home), home
+    assert 0 < table.cached_bytes <= t.BLOCK_CACHE_BYTES
+
+
+def test_the_cells_cache_stays_within_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    with np.load(EMBEDDED_MODEL_DIR / t.TESTIGOS_FILE) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    homes = [
+        (f.latitud, f.longitud, f.superficie_construida, f.habitaciones, f.condicion)
+        for f in generate(100, 3).formularios
+    ]
+    expected = [t.Testigos(arrays).find(*home) for home in homes]
+    monkeypatch.setattr(t, "BLOCK_CACHE_BYTES", 20_000)  # a few cells' worth
+    table = t.Testigos(arrays)
+
+    for home, answer in zip(homes * 2, expected * 2, strict=True):
+        assert table.find(*home) == answer
+        assert table.cached_bytes <= 20_000
 
 
 def test_an_appraisal_shows_six_near_and_alike_homes(embedded: TestClient) -> None:
