@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.schemas.formulario import FORMULARIO_EJEMPLO, Formulario
+from app.service.valuation import SORTED_FROM_ROWS
 from app.valuation.novelty import Novelty
 from tests.helpers import ClientFactory, first_error, sample_homes, sklearn_prices
 
@@ -244,16 +245,18 @@ def test_service_keeps_serving_after_bad_requests(
 def test_lote_keeps_order_and_matches_single_predictions(
     client: TestClient, tiny_bundle: Path
 ) -> None:
-    homes = sample_homes(25)
+    # Enough homes that the engine is asked for them sorted by size and place.
+    rows = SORTED_FROM_ROWS + 36
+    homes = sample_homes(rows)
 
     response = client.post("/predecir/lote", json={"formularios": homes})
 
     assert response.status_code == 200
     body = response.json()
-    assert len(body["precios"]) == 25
+    assert len(body["precios"]) == rows
     assert body["precios"] == pytest.approx(sklearn_prices(tiny_bundle, homes).tolist(), abs=0.01)
-    singles = [client.post("/predecir", json=h).json()["precio"] for h in homes[:5]]
-    assert body["precios"][:5] == singles
+    singles = [client.post("/predecir", json=h).json()["precio"] for h in homes]
+    assert body["precios"] == singles
 
 
 def test_lote_names_the_bad_row_and_field(client: TestClient) -> None:
