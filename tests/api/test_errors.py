@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.api.errors import MAX_ECHO_CHARS
+from app.api.refusal_responses import MAX_ECHO_CHARS
 from tests.helpers import first_error
 
 HUGE = "9" * 4000  # a whole number JSON carries, and Python parses (under its 4,300 digits)
