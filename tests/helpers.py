@@ -4,6 +4,7 @@ one another or from ``conftest.py``."""
 
 import json
 import re
+import socket
 import threading
 import time
 import urllib.error
@@ -27,10 +28,13 @@ from app.main import create_app
 from app.schemas.formulario import FORMULARIO_EJEMPLO
 from app.training.pipeline import TrainingConfig, train
 from app.training.synthetic import generate
+from tools.process import ServerProcess
 
 TINY = TrainingConfig(seed=7, n_estimators=6, n_jobs=1, search=None, folds=0)
 # The ``client_factory`` fixture: settings in, a client of an app built with them out.
 ClientFactory = Callable[..., AbstractContextManager[TestClient]]
+# The ``server_factory`` fixture: serve flags and TASADOR_* variables in, a running server out.
+ServerFactory = Callable[..., ServerProcess]
 
 
 def train_quietly(out: Path, config: TrainingConfig = TINY, rows: int = 400) -> Path:
@@ -121,6 +125,24 @@ def post_json(url: str, body: dict[str, Any]) -> Any:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def raw_socket(port: int, timeout: float = 10) -> socket.socket:
+    """A TCP connection to 127.0.0.1:``port`` to write HTTP by hand, as a slow, partial or
+    hostile client would; every send and receive gives up after ``timeout`` seconds."""
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """What the server sends until it closes the connection; a reset, or silence past the
+    socket's timeout, ends it too (the caller asserts on what arrived)."""
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return b"".join(chunks)
 
 
 def answers_across_a_swap(

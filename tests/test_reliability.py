@@ -6,10 +6,8 @@ test stops by itself; memory and timing figures are measured by
 import http.client
 import json
 import signal
-import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from app.api.routes import ROUTES as API_ROUTES
 from app.keys import digest
 from app.schemas.formulario import FORMULARIO_EJEMPLO
 from benchmarks.reliability import HealthWatch
-from tests.helpers import sample_homes
+from tests.helpers import ServerFactory, raw_socket, sample_homes
 from tools.process import TASADOR_SERVE, ServerProcess
 
 KEY = "llave-de-prueba"
@@ -27,15 +25,11 @@ HOME = FORMULARIO_EJEMPLO
 
 
 @pytest.fixture(scope="module")
-def server(tiny_bundle: Path) -> Iterator[ServerProcess]:
+def server(server_factory: ServerFactory) -> ServerProcess:
     """`tasador serve` with an API key and a small budget for bodies in flight."""
-    env = {
-        "TASADOR_MODEL_DIR": str(tiny_bundle),
-        "TASADOR_API_KEYS": digest(KEY),
-        "TASADOR_MAX_BODIES_IN_FLIGHT_BYTES": str(8 * 1024 * 1024),
-    }
-    with ServerProcess(TASADOR_SERVE, env=env) as running:
-        yield running
+    return server_factory(
+        TASADOR_API_KEYS=digest(KEY), TASADOR_MAX_BODIES_IN_FLIGHT_BYTES=str(8 * 1024 * 1024)
+    )
 
 
 def _request(
@@ -108,7 +102,7 @@ def test_a_small_bad_body_gets_a_small_answer(server: ServerProcess, path: str, 
 
 
 def test_a_body_over_the_limit_is_refused_unread(server: ServerProcess) -> None:
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+    with raw_socket(server.port) as sock:
         sock.sendall(
             b"POST /predecir/lote HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
             b"x-api-key: " + KEY.encode() + b"\r\ncontent-length: 1000000000\r\n\r\n"
@@ -202,7 +196,7 @@ def test_no_redirect_built_from_host(server: ServerProcess) -> None:
 
 def test_a_client_hanging_up_mid_body_is_not_a_server_error(server: ServerProcess) -> None:
     before = _request(server, "GET", "/metrics", headers={"x-api-key": KEY})[2].decode()
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+    with raw_socket(server.port) as sock:
         sock.sendall(
             b"POST /predecir HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
             b"x-api-key: " + KEY.encode() + b'\r\ncontent-length: 400\r\n\r\n{"latitud": 40.4'
