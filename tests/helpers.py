@@ -5,6 +5,7 @@ one another or from ``conftest.py``."""
 import json
 import re
 import socket
+import sys
 import threading
 import time
 import urllib.error
@@ -33,6 +34,8 @@ from tools.process import ServerProcess
 TINY = TrainingConfig(seed=7, n_estimators=6, n_jobs=1, search=None, folds=0)
 # The ``client_factory`` fixture: settings in, a client of an app built with them out.
 ClientFactory = Callable[..., AbstractContextManager[TestClient]]
+# uvicorn itself, given an app (``{port}``: see tools.process.ServerProcess).
+UVICORN = [sys.executable, "-m", "uvicorn", "--port", "{port}"]
 # The ``server_factory`` fixture: serve flags and TASADOR_* variables in, a running server out.
 ServerFactory = Callable[..., ServerProcess]
 

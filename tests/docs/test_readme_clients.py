@@ -13,7 +13,7 @@ from app.config import EMBEDDED_MODEL_DIR
 from tests.helpers import ServerFactory, require_program
 from tools.process import ServerProcess
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Each page with client code, and the languages of its blocks, in order.
 PAGES = {
     "README.md": ["bash"],
