@@ -1,21 +1,34 @@
-"""The protocol `tasador serve` runs: deadlines, header limits, one write per answer.
+"""The protocol `tasador serve` runs: deadlines, header limits, one write per answer, and
+requests in flight answered through a SIGTERM.
 
 These talk raw HTTP to a real `tasador serve` on 127.0.0.1, as a slow or hostile client
 would; every socket has a timeout, so each test stops by itself."""
 
 import asyncio
 import contextlib
+import http.client
 import inspect
+import json
+import signal
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app.schemas.formulario import FORMULARIO_EJEMPLO
 from app.server import UVICORN_HOOKS, _CoalescingTransport
-from tests.helpers import ServerFactory, raw_socket, read_until_closed
-from tools.process import ServerProcess
+from tests.helpers import (
+    ServerFactory,
+    raw_socket,
+    read_until_closed,
+)
+from tools.process import TASADOR_SERVE, ServerProcess
+
+HOME = FORMULARIO_EJEMPLO
 
 HEADER_TIMEOUT_S = 1.0
 
@@ -150,3 +163,49 @@ def test_a_new_client_is_served_while_400_slow_sockets_are_open(server: ServerPr
 
     assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
     assert elapsed < HEADER_TIMEOUT_S  # served at once, not after the slow ones expired
+
+
+def test_keep_alive_requests_sent_before_sigterm_are_answered(tiny_bundle: Path) -> None:
+    # Keep-alive clients post in a loop; SIGTERM arrives meanwhile. Every request a client
+    # managed to send is answered (the last ones with Connection: close); a client learns
+    # to stop from that header, or from a refused new connection, never from a reset.
+    env = {"TASADOR_MODEL_DIR": str(tiny_bundle)}
+    with ServerProcess(TASADOR_SERVE, env=env) as server:
+        outcomes: list[str] = []
+        body = json.dumps(HOME).encode()
+
+        def client() -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    connection.request(
+                        "POST", "/predecir", body=body, headers={"content-type": "application/json"}
+                    )
+                except OSError:
+                    outcomes.append("not sent")  # the server had closed the connection
+                    return
+                try:
+                    response = connection.getresponse()
+                    response.read()
+                except (OSError, http.client.HTTPException):
+                    outcomes.append("cut")  # sent, then lost: what must not happen
+                    return
+                outcomes.append("answered")
+                if response.getheader("connection", "").lower() == "close":
+                    outcomes.append("told to close")
+                    return
+
+        clients = [threading.Thread(target=client) for _ in range(8)]
+        for thread in clients:
+            thread.start()
+        time.sleep(1.0)
+        server.send_signal(signal.SIGTERM)
+        for thread in clients:
+            thread.join(timeout=30)
+        code = server.stop()
+
+    assert outcomes.count("cut") == 0, outcomes[-20:]
+    assert outcomes.count("told to close") >= 1
+    assert outcomes.count("answered") > 100
+    assert code in (0, -signal.SIGTERM)

@@ -1,5 +1,6 @@
 """Every way a home or a lote can be wrong (POST /predecir, /predecir/lote), each named in
-the answer, and what is taken as it comes (baños, whole floats)."""
+the answer, and what is taken as it comes (baños, whole floats); a small bad body built to
+amplify gets a small answer from a live server."""
 
 import json
 from typing import Any
@@ -8,7 +9,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.schemas.formulario import FORMULARIO_EJEMPLO
-from tests.helpers import ClientFactory, first_error, sample_homes
+from tests.helpers import (
+    ClientFactory,
+    ServerFactory,
+    assert_still_serving,
+    first_error,
+    guarded_server,
+    post_raw,
+    sample_homes,
+)
+from tools.process import ServerProcess
+
+KEY = "llave-de-prueba"
+HOME = FORMULARIO_EJEMPLO
 
 
 def test_banos_is_accepted_for_baños(client: TestClient, formulario: dict[str, Any]) -> None:
@@ -182,3 +195,48 @@ def test_lote_over_the_row_limit_is_refused(client_factory: ClientFactory) -> No
     assert error["loc"] == ["body", "formularios"]
     assert error["msg"] == "List should have at most 3 items, got 4"
     assert ok.status_code == 200
+
+
+@pytest.fixture(scope="module")
+def server(server_factory: ServerFactory) -> ServerProcess:
+    """`tasador serve` as the hardening review attacked it: an API key, a small budget."""
+    return guarded_server(server_factory, KEY)
+
+
+AMPLIFIERS = [
+    pytest.param(
+        "/predecir/lote", json.dumps({"formularios": [{}] * 10_000}), id="10k-empty-objects"
+    ),
+    pytest.param(
+        "/predecir/lote", json.dumps({"formularios": [{}] * 200_000}), id="200k-empty-objects"
+    ),
+    pytest.param(
+        "/evaluar", json.dumps({"muestras": [{}] * 200_000}), id="evaluar-200k-empty-objects"
+    ),
+    pytest.param(
+        "/predecir", json.dumps({f"k{i}": 1 for i in range(250_000)}), id="250k-unknown-keys"
+    ),
+    pytest.param(
+        "/predecir/lote",
+        json.dumps({"formularios": [{f"k{i}": 1 for i in range(250_000)}]}),
+        id="250k-unknown-keys-in-a-row",
+    ),
+    pytest.param("/predecir", json.dumps({**HOME, "x" * 1_000_000: 1}), id="1MB-unknown-key"),
+    pytest.param(
+        "/predecir", json.dumps({**HOME, "latitud": list(range(300_000))}), id="huge-array-value"
+    ),
+    pytest.param(
+        "/predecir/lote", '{"formularios":' + "[" * 50_000 + "]" * 50_000 + "}", id="deep-nesting"
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), AMPLIFIERS)
+def test_a_small_bad_body_gets_a_small_answer(server: ServerProcess, path: str, body: str) -> None:
+    status, answer = post_raw(server, path, body.encode(), {"x-api-key": KEY})
+
+    assert status == 422
+    assert 1 <= len(answer["detail"]) <= 21  # at most 20 problems and how many more
+    assert len(json.dumps(answer)) < 10_000
+    assert all(len(str(part)) <= 70 for p in answer["detail"] for part in p["loc"])
+    assert_still_serving(server, {"x-api-key": KEY})
