@@ -20,8 +20,8 @@ from fastapi_offline import FastAPIOffline
 from app import logs, tracing
 from app.api.dispatch import Dispatcher
 from app.api.docs import document_routes
-from app.api.errors import install_error_handlers
 from app.api.offload import HeavyWork
+from app.api.refusal_responses import install_error_handlers
 from app.api.routes import ROUTES
 from app.bundle.loader import Bundle, BundleError
 from app.bundle.source import load_served_bundle

@@ -1,4 +1,5 @@
-"""Fixtures: a tiny bundle trained once per session, and clients of apps serving it."""
+"""Fixtures: a tiny bundle trained once per session, clients of apps serving it, and
+`tasador serve` processes serving it."""
 
 import shutil
 from collections.abc import Iterator
@@ -11,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from app.config import EMBEDDED_MODEL_DIR
 from app.schemas.formulario import FORMULARIO_EJEMPLO
-from tests.helpers import ClientFactory, make_client, train_quietly
+from tests.helpers import ClientFactory, ServerFactory, make_client, train_quietly
+from tools.process import TASADOR_SERVE, ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +44,33 @@ def client(client_factory: ClientFactory) -> Iterator[TestClient]:
     """A started app (lifespan run) serving the tiny bundle, as deployed."""
     with client_factory() as started:
         yield started
+
+
+@pytest.fixture(scope="module")
+def server_factory(tiny_bundle: Path) -> Iterator[ServerFactory]:
+    """``server_factory(*flags, model_dir=..., **env)``: `tasador serve` with those flags and
+    ``TASADOR_*`` variables, serving the tiny bundle (or ``model_dir``) on a free port of
+    127.0.0.1, ready; every server it started is stopped when the module ends."""
+    started: list[ServerProcess] = []
+
+    def factory(*flags: str, model_dir: Path | None = None, **env: str) -> ServerProcess:
+        env = {"TASADOR_MODEL_DIR": str(model_dir or tiny_bundle), **env}
+        started.append(ServerProcess([*TASADOR_SERVE, *flags], env=env))
+        return started[-1].start()
+
+    try:
+        yield factory
+    finally:
+        for server in started:
+            server.stop()
+            server.log.close()
+
+
+@pytest.fixture(scope="module")
+def server(server_factory: ServerFactory) -> ServerProcess:
+    """`tasador serve` with its defaults on the tiny bundle, shared by a module's tests; a
+    module that needs other settings overrides it with ``server_factory(...)``."""
+    return server_factory()
 
 
 @pytest.fixture(scope="module")

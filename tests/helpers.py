@@ -2,8 +2,11 @@
 scikit-learn oracle, and small HTTP utilities. Tests import these from here, never from
 one another or from ``conftest.py``."""
 
+import http.client
 import json
 import re
+import socket
+import sys
 import threading
 import time
 import urllib.error
@@ -23,14 +26,20 @@ from app.bundle import MANIFEST_FILE, SIGNATURE_FILE
 from app.bundle.signing import load_signer, new_key_pair
 from app.config import Settings
 from app.features import FIELDS, LOCATION, location_columns
+from app.keys import digest
 from app.main import create_app
 from app.schemas.formulario import FORMULARIO_EJEMPLO
 from app.training.pipeline import TrainingConfig, train
 from app.training.synthetic import generate
+from tools.process import ServerProcess
 
 TINY = TrainingConfig(seed=7, n_estimators=6, n_jobs=1, search=None, folds=0)
 # The ``client_factory`` fixture: settings in, a client of an app built with them out.
 ClientFactory = Callable[..., AbstractContextManager[TestClient]]
+# uvicorn itself, given an app (``{port}``: see tools.process.ServerProcess).
+UVICORN = [sys.executable, "-m", "uvicorn", "--port", "{port}"]
+# The ``server_factory`` fixture: serve flags and TASADOR_* variables in, a running server out.
+ServerFactory = Callable[..., ServerProcess]
 
 
 def train_quietly(out: Path, config: TrainingConfig = TINY, rows: int = 400) -> Path:
@@ -121,6 +130,67 @@ def post_json(url: str, body: dict[str, Any]) -> Any:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def raw_socket(port: int, timeout: float = 10) -> socket.socket:
+    """A TCP connection to 127.0.0.1:``port`` to write HTTP by hand, as a slow, partial or
+    hostile client would; every send and receive gives up after ``timeout`` seconds."""
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """What the server sends until it closes the connection; a reset, or silence past the
+    socket's timeout, ends it too (the caller asserts on what arrived)."""
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return b"".join(chunks)
+
+
+def guarded_server(server_factory: ServerFactory, key: str) -> ServerProcess:
+    """`tasador serve` asking for API key ``key`` and taking 8 MiB of bodies at once: the
+    server the hardening review attacked."""
+    return server_factory(
+        TASADOR_API_KEYS=digest(key), TASADOR_MAX_BODIES_IN_FLIGHT_BYTES=str(8 * 1024 * 1024)
+    )
+
+
+def http_request(
+    server: ServerProcess,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request to a live server on a connection of its own: the status, the headers
+    (lower-case names) and the body, as sent (no redirect followed, nothing retried)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def post_raw(
+    server: ServerProcess, path: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, Any]:
+    """POST the bytes ``body`` as JSON (``headers`` added, or replacing the content type);
+    the status and the decoded answer."""
+    sent = {"content-type": "application/json", **headers}
+    status, _, answer = http_request(server, "POST", path, body, sent)
+    return status, json.loads(answer)
+
+
+def assert_still_serving(server: ServerProcess, headers: dict[str, str]) -> None:
+    """The server still appraises a home (sent with ``headers``) and answers /health."""
+    status, answer = post_raw(server, "/predecir", json.dumps(FORMULARIO_EJEMPLO).encode(), headers)
+    assert status == 200, answer
+    assert http_request(server, "GET", "/health")[0] == 200
 
 
 def answers_across_a_swap(

@@ -2,13 +2,16 @@
 
 import json
 import re
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.schemas.formulario import FORMULARIO_EJEMPLO
-from tests.helpers import ClientFactory
+from tests.helpers import UVICORN, ClientFactory, post_json
+from tools.process import TASADOR_SERVE, ServerProcess
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 HOME = FORMULARIO_EJEMPLO
@@ -160,3 +163,51 @@ def test_a_path_made_up_by_a_client_is_escaped_and_cut(
     (line,) = _lines(capsys.readouterr().out)
 
     assert line["path"] == path[:256]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(list(TASADOR_SERVE), id="tasador-serve"),
+        pytest.param([*UVICORN, "app.main:app"], id="uvicorn"),
+        pytest.param([*TASADOR_SERVE, "--port", "{port}", "--workers", "2"], id="two-workers"),
+    ],
+)
+def test_the_json_format_writes_only_json_lines_one_per_request(
+    tiny_bundle: Path, command: list[str]
+) -> None:
+    env = {"TASADOR_MODEL_DIR": str(tiny_bundle), "TASADOR_LOG_FORMAT": "json"}
+    with ServerProcess(command, env=env) as server:
+        request = urllib.request.Request(
+            f"{server.url}/predecir",
+            data=json.dumps(FORMULARIO_EJEMPLO).encode(),
+            headers={"content-type": "application/json", "x-request-id": "json-1"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.loads(response.read())
+            echoed = response.headers["x-request-id"]
+        server.stop()
+        output = server.output()
+    lines = [json.loads(line) for line in output.splitlines()]  # every line is JSON
+    version = answer["modelo"]
+
+    assert echoed == "json-1"
+    (logged,) = [line for line in lines if line["logger"] == "tasador.requests"
+                 and line["path"] == "/predecir"]  # fmt: skip
+    assert (logged["request_id"], logged["status"], logged["model"]) == ("json-1", 200, version)
+    assert not [line for line in lines if line["logger"] == "uvicorn.access"]
+    assert any(
+        line["logger"] == "tasador" and line["message"].startswith(f"serving model {version}")
+        for line in lines
+    )
+
+
+def test_by_default_the_log_has_no_line_per_request(tiny_bundle: Path) -> None:
+    with ServerProcess(env={"TASADOR_MODEL_DIR": str(tiny_bundle)}) as server:
+        post_json(f"{server.url}/predecir", FORMULARIO_EJEMPLO)
+        server.stop()
+        output = server.output()
+
+    assert "serving model" in output
+    assert "Uvicorn running on" in output
+    assert "/predecir" not in output

@@ -1,14 +1,17 @@
-"""The protocol `tasador serve` runs: deadlines, header limits, one write per answer.
+"""The protocol `tasador serve` runs: deadlines, header limits, one write per answer, and
+requests in flight answered through a SIGTERM.
 
 These talk raw HTTP to a real `tasador serve` on 127.0.0.1, as a slow or hostile client
 would; every socket has a timeout, so each test stops by itself."""
 
 import asyncio
 import contextlib
+import http.client
 import inspect
-import socket
+import json
+import signal
+import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +19,16 @@ import pytest
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app.schemas.formulario import FORMULARIO_EJEMPLO
 from app.server import UVICORN_HOOKS, _CoalescingTransport
+from tests.helpers import (
+    ServerFactory,
+    raw_socket,
+    read_until_closed,
+)
 from tools.process import TASADOR_SERVE, ServerProcess
+
+HOME = FORMULARIO_EJEMPLO
 
 HEADER_TIMEOUT_S = 1.0
 
@@ -77,38 +88,21 @@ def test_writes_of_one_loop_turn_reach_the_socket_together() -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_bundle: Path) -> Iterator[ServerProcess]:
+def server(server_factory: ServerFactory) -> ServerProcess:
     """`tasador serve` with a short header deadline."""
-    command = [*TASADOR_SERVE, "--header-timeout", str(HEADER_TIMEOUT_S)]
-    env = {"TASADOR_MODEL_DIR": str(tiny_bundle), "TASADOR_LOG_LEVEL": "warning"}
-    with ServerProcess(command, env=env) as running:
-        yield running
-
-
-def _connect(server: ServerProcess, timeout: float = 10) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
-
-
-def _read_all(sock: socket.socket) -> bytes:
-    chunks = []
-    try:
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    except (ConnectionResetError, TimeoutError):
-        pass
-    return b"".join(chunks)
+    return server_factory("--header-timeout", str(HEADER_TIMEOUT_S), TASADOR_LOG_LEVEL="warning")
 
 
 def _get(server: ServerProcess, path: str = "/health") -> bytes:
-    with _connect(server) as sock:
+    with raw_socket(server.port) as sock:
         sock.sendall(f"GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".encode())
-        return _read_all(sock)
+        return read_until_closed(sock)
 
 
 def test_headers_trickled_past_the_deadline_get_408_and_a_closed_connection(
     server: ServerProcess,
 ) -> None:
-    with _connect(server) as sock:
+    with raw_socket(server.port) as sock:
         started = time.monotonic()
         sock.sendall(b"GET /health HTTP/1.1\r\n")
         answer = b""
@@ -120,7 +114,7 @@ def test_headers_trickled_past_the_deadline_get_408_and_a_closed_connection(
             time.sleep(0.1)
             if time.monotonic() - started > HEADER_TIMEOUT_S + 3:
                 break
-        answer = _read_all(sock)
+        answer = read_until_closed(sock)
         elapsed = time.monotonic() - started
 
     assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
@@ -128,9 +122,9 @@ def test_headers_trickled_past_the_deadline_get_408_and_a_closed_connection(
 
 
 def test_a_silent_connection_is_closed_after_the_deadline(server: ServerProcess) -> None:
-    with _connect(server) as sock:
+    with raw_socket(server.port) as sock:
         started = time.monotonic()
-        assert _read_all(sock) == b""  # closed, with nothing to say
+        assert read_until_closed(sock) == b""  # closed, with nothing to say
 
     assert time.monotonic() - started <= HEADER_TIMEOUT_S + 3
 
@@ -144,10 +138,10 @@ def test_a_silent_connection_is_closed_after_the_deadline(server: ServerProcess)
 )
 def test_oversized_headers_get_431(server: ServerProcess, headers: list[tuple[str, str]]) -> None:
     block = "".join(f"{name}: {value}\r\n" for name, value in headers)
-    with _connect(server) as sock:
+    with raw_socket(server.port) as sock:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             sock.sendall(f"GET /health HTTP/1.1\r\nhost: x\r\n{block}\r\n".encode())
-        answer = _read_all(sock)
+        answer = read_until_closed(sock)
 
     assert answer.startswith(b"HTTP/1.1 431"), answer[:80]
     assert _get(server).startswith(b"HTTP/1.1 200")
@@ -157,7 +151,7 @@ def test_a_new_client_is_served_while_400_slow_sockets_are_open(server: ServerPr
     slow = []
     try:
         for _ in range(400):
-            sock = _connect(server)
+            sock = raw_socket(server.port)
             sock.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\n")  # never finished
             slow.append(sock)
         started = time.monotonic()
@@ -169,3 +163,49 @@ def test_a_new_client_is_served_while_400_slow_sockets_are_open(server: ServerPr
 
     assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
     assert elapsed < HEADER_TIMEOUT_S  # served at once, not after the slow ones expired
+
+
+def test_keep_alive_requests_sent_before_sigterm_are_answered(tiny_bundle: Path) -> None:
+    # Keep-alive clients post in a loop; SIGTERM arrives meanwhile. Every request a client
+    # managed to send is answered (the last ones with Connection: close); a client learns
+    # to stop from that header, or from a refused new connection, never from a reset.
+    env = {"TASADOR_MODEL_DIR": str(tiny_bundle)}
+    with ServerProcess(TASADOR_SERVE, env=env) as server:
+        outcomes: list[str] = []
+        body = json.dumps(HOME).encode()
+
+        def client() -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    connection.request(
+                        "POST", "/predecir", body=body, headers={"content-type": "application/json"}
+                    )
+                except OSError:
+                    outcomes.append("not sent")  # the server had closed the connection
+                    return
+                try:
+                    response = connection.getresponse()
+                    response.read()
+                except (OSError, http.client.HTTPException):
+                    outcomes.append("cut")  # sent, then lost: what must not happen
+                    return
+                outcomes.append("answered")
+                if response.getheader("connection", "").lower() == "close":
+                    outcomes.append("told to close")
+                    return
+
+        clients = [threading.Thread(target=client) for _ in range(8)]
+        for thread in clients:
+            thread.start()
+        time.sleep(1.0)
+        server.send_signal(signal.SIGTERM)
+        for thread in clients:
+            thread.join(timeout=30)
+        code = server.stop()
+
+    assert outcomes.count("cut") == 0, outcomes[-20:]
+    assert outcomes.count("told to close") >= 1
+    assert outcomes.count("answered") > 100
+    assert code in (0, -signal.SIGTERM)

@@ -1,6 +1,6 @@
 """The image: its build context, builds, containers of it, and what it weighs.
 
-Used by ``tests/test_docker.py`` and to measure the figures in docs/deployment/docker.md,
+Used by ``tests/deploy/test_docker.py`` and to measure the figures in docs/deployment/docker.md,
 on a private engine with the stand-in bases:
 
     sudo uv run python -m tools.image          # prints the tables (Markdown)

@@ -2,5 +2,5 @@
 
 Every route is declared once (``routes.ROUTES``) and served one way, by the
 ``dispatch.Dispatcher``; ``docs`` describes the same table in the OpenAPI document, and
-``errors`` gives every refusal one JSON shape.
+``refusal_responses`` gives every refusal one JSON shape.
 """

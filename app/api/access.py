@@ -8,8 +8,8 @@ bodies in flight (503).
 
 from starlette.types import Scope
 
-from app.errors import RefusedError, body_too_large
 from app.keys import ApiKeys
+from app.refusals import RefusedError, body_too_large
 
 API_KEY_HEADER = "X-API-Key"
 

@@ -25,14 +25,14 @@ from app.api.access import (
     declared_length,
     route_path,
 )
-from app.api.errors import client_disconnected, refusal_response
 from app.api.offload import HeavyWork
+from app.api.refusal_responses import client_disconnected, refusal_response
 from app.api.routes import ROUTES, Context, Route, to_json
 from app.config import Settings
-from app.errors import RefusalError, body_too_large
 from app.i18n import negotiate
 from app.keys import ApiKeys
 from app.monitoring import Instruments
+from app.refusals import RefusalError, body_too_large
 from app.request_log import SERVED_BY_SCOPE_KEY
 from app.service.parsing import parse_json
 

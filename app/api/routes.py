@@ -16,12 +16,12 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from app.api.errors import BODY_ERRORS
+from app.api.refusal_responses import BODY_ERRORS
 from app.bundle.loader import Bundle
 from app.config import Settings
-from app.errors import InvalidInputError, not_ready
 from app.i18n import Language
 from app.monitoring import Instruments
+from app.refusals import InvalidInputError, not_ready
 from app.schemas.base import RequestModel
 from app.schemas.estado import Estado, Firma, Modelo, Origen
 from app.schemas.evaluacion import Evaluacion, PeticionEvaluacion

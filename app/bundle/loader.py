@@ -20,7 +20,7 @@ from app.bundle.artefacts import BundleError, manifest_bytes, parse_manifest, re
 from app.bundle.engine_choice import choose_engine, expected_answers
 from app.bundle.origin import Origin
 from app.bundle.signing import Seal, check_signature
-from app.bundle.valuation import ValuationParts, load_valuation
+from app.bundle.valuation_parts import ValuationParts, load_valuation
 from app.bundle.versions import check_versions
 from app.engines import Engine, EngineChoice
 from app.features import FeatureBuilder, FeatureError

@@ -3,7 +3,7 @@
 import numpy as np
 
 from app.bundle.loader import Bundle
-from app.errors import too_many_rows
+from app.refusals import too_many_rows
 from app.schemas.evaluacion import Evaluacion, PeticionEvaluacion
 from app.service.scoring import score
 from app.service.valuation import bounds

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from app.errors import InvalidInputError, too_many_rows
+from app.refusals import InvalidInputError, too_many_rows
 from app.schemas.base import RequestModel, lenient
 from app.tracing import span
 

@@ -11,9 +11,9 @@ import numpy as np
 import numpy.typing as npt
 
 from app.bundle.loader import Bundle
-from app.errors import RefusedError, too_many_rows
 from app.features import LOCATION_FIELDS
 from app.i18n import DEFAULT, Language, message
+from app.refusals import RefusedError, too_many_rows
 from app.schemas.formulario import Formulario
 from app.schemas.prediccion import (
     Advertencia,

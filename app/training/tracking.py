@@ -34,7 +34,7 @@ from app.schemas.manifest import Manifest
 APPRAISAL_NAME = "tasador"  # the logged pyfunc model's name within the run (registered)
 FOREST_NAME = "forest"  # the logged scikit-learn model's name within the run
 # What loading a bundle and appraising a table import, pinned in the pyfunc model's
-# requirements (tests/test_mlflow.py checks them against a fresh interpreter's imports);
+# requirements (tests/deploy/test_mlflow.py checks them against a fresh interpreter's imports);
 # MLflow adds itself.
 APPRAISAL_REQUIREMENTS = ("numpy", "onnxruntime", "pandas", "pydantic", "starlette")
 # skops (the format MLflow loads without running pickled code) must be told the one type

@@ -1,6 +1,10 @@
-"""Who may call what: API keys, the model loaded, the body size; one check for every route."""
+"""Who may call what: API keys, the model loaded, the body size and type, the budget of
+bodies in flight; one check for every route, in process and against a live `tasador serve`
+as an attacker would send it (every socket with a timeout, every loop bounded)."""
 
+import http.client
 import json
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +17,25 @@ from app.api.routes import ROUTES as API_ROUTES
 from app.config import Settings
 from app.keys import ApiKeys, digest
 from app.main import create_app
-from tests.helpers import ClientFactory, first_error, make_client, sample_homes
+from app.schemas.formulario import FORMULARIO_EJEMPLO
+from tests.helpers import (
+    ClientFactory,
+    ServerFactory,
+    assert_still_serving,
+    first_error,
+    guarded_server,
+    http_request,
+    make_client,
+    post_raw,
+    raw_socket,
+    sample_homes,
+)
+from tools.process import ServerProcess
 
 KEY = "s3cret"
 ACCESS = {(r.method, r.path): r for r in API_ROUTES}
 ROUTES = sorted(ACCESS)
+HOME = FORMULARIO_EJEMPLO
 
 
 def _request(route: tuple[str, str], formulario: dict[str, Any]) -> dict[str, Any]:
@@ -292,3 +310,139 @@ def test_cors_origins_are_read_from_a_comma_separated_list(
     monkeypatch.setenv("TASADOR_CORS_ORIGINS", "https://a.example, https://b.example")
 
     assert Settings().cors_origins == ("https://a.example", "https://b.example")
+
+
+@pytest.fixture(scope="module")
+def server(server_factory: ServerFactory) -> ServerProcess:
+    """`tasador serve` as the hardening review attacked it: an API key, a small budget."""
+    return guarded_server(server_factory, KEY)
+
+
+def test_a_body_over_the_limit_is_refused_unread(server: ServerProcess) -> None:
+    with raw_socket(server.port) as sock:
+        sock.sendall(
+            b"POST /predecir/lote HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"x-api-key: " + KEY.encode() + b"\r\ncontent-length: 1000000000\r\n\r\n"
+        )
+        answer = sock.recv(65536)
+
+    assert answer.startswith(b"HTTP/1.1 413")
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "kind"),
+    [
+        pytest.param({"content-type": "text/plain"}, 415, "unsupported_media_type", id="text"),
+        pytest.param(
+            {"content-type": "application/x-www-form-urlencoded"},
+            415,
+            "unsupported_media_type",
+            id="form",
+        ),
+        pytest.param({"content-encoding": "gzip"}, 415, "unsupported_content_encoding", id="gzip"),
+    ],
+)
+def test_only_plain_json_is_taken(
+    server: ServerProcess, headers: dict[str, str], status: int, kind: str
+) -> None:
+    got, answer = post_raw(
+        server, "/predecir", json.dumps(HOME).encode(), {"x-api-key": KEY, **headers}
+    )
+
+    assert got == status
+    assert answer["detail"][0]["type"] == kind
+    if kind == "unsupported_media_type":
+        assert "Content-Type: application/json" in answer["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        pytest.param([], 401, id="no-key"),
+        pytest.param(["wrong"], 403, id="wrong-key"),
+        pytest.param([KEY], 200, id="key"),
+        pytest.param([KEY, "wrong"], 200, id="key-then-wrong"),
+        pytest.param(["wrong", KEY], 403, id="wrong-then-key"),
+    ],
+)
+def test_the_same_headers_get_the_same_answer_on_every_route(
+    server: ServerProcess, route: tuple[str, str], keys: list[str], expected: int
+) -> None:
+    method, path = route
+    bodies = {
+        "/predecir": {**HOME},
+        "/predecir/lote": {"formularios": [HOME]},
+        "/evaluar": {"muestras": [{**HOME, "precio": 3e5}, {**HOME, "precio": 4e5}]},
+    }
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.putrequest(method, path)
+        for key in keys:
+            connection.putheader("X-API-Key", key)
+        body = json.dumps(bodies[path]).encode() if path in bodies else b""
+        if body:
+            connection.putheader("content-type", "application/json")
+        connection.putheader("content-length", str(len(body)))
+        connection.endheaders(body)
+        status = connection.getresponse().status
+    finally:
+        connection.close()
+
+    assert status == (expected if ACCESS[route].key else 200)
+
+
+@pytest.mark.parametrize("path", ["/health", "/ready", "/docs", "/openapi.json"])
+def test_what_stays_open_with_keys(server: ServerProcess, path: str) -> None:
+    assert http_request(server, "GET", path)[0] == 200
+    status, _, body = http_request(server, "HEAD", path)
+    assert status == 200
+    assert body == b""
+
+
+def test_no_redirect_built_from_host(server: ServerProcess) -> None:
+    status, headers, _ = http_request(
+        server, "POST", "/predecir/", json.dumps(HOME).encode(), {"host": "evil.example"}
+    )
+
+    assert status == 404
+    assert "location" not in headers
+
+
+def test_extreme_true_prices_are_refused(server: ServerProcess) -> None:
+    for precio in (5e-324, 1e308):
+        body = {"muestras": [{**HOME, "precio": 3e5}, {**HOME, "precio": precio}]}
+        status, answer = post_raw(server, "/evaluar", json.dumps(body).encode(), {"x-api-key": KEY})
+        assert status == 422
+        assert answer["detail"][0]["loc"] == ["body", "muestras", 1, "precio"]
+
+
+def test_more_large_batches_than_the_budget_are_told_to_come_back(
+    server: ServerProcess,
+) -> None:
+    # Eight 10,000-row batches at once against a budget of about three of them.
+    body = json.dumps({"formularios": sample_homes(1) * 10_000}).encode()
+    results: list[tuple[int, str | None]] = []
+
+    def post() -> None:
+        status, headers, _ = http_request(
+            server,
+            "POST",
+            "/predecir/lote",
+            body,
+            {"content-type": "application/json", "x-api-key": KEY},
+        )
+        results.append((status, headers.get("retry-after")))
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    statuses = sorted(status for status, _ in results)
+    assert len(results) == 8
+    assert set(statuses) <= {200, 503}
+    assert statuses.count(200) >= 1
+    assert all(retry == "1" for status, retry in results if status == 503)
+    assert_still_serving(server, {"x-api-key": KEY})

@@ -1,7 +1,8 @@
 """Every kind of body the API takes or refuses, and what a client is answered: the status,
-and the first problem's type and place."""
+and the first problem's type and place; a client hanging up mid-body is no server error."""
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.schemas.formulario import FORMULARIO_EJEMPLO
-from tests.helpers import make_client, sample_homes
+from tests.helpers import (
+    ServerFactory,
+    assert_still_serving,
+    guarded_server,
+    http_request,
+    make_client,
+    raw_socket,
+    sample_homes,
+)
+from tools.process import ServerProcess
 
 JSON = {"content-type": "application/json"}
 HOME = FORMULARIO_EJEMPLO
+KEY = "llave-de-prueba"
 
 
 def _body(value: Any) -> bytes:
@@ -149,3 +160,37 @@ def test_each_body_gets_its_answer(
     else:
         first = answer.json()["detail"][0]
         assert (first["type"], first["loc"]) == (kind, loc)
+
+
+@pytest.fixture(scope="module")
+def server(server_factory: ServerFactory) -> ServerProcess:
+    """`tasador serve` as the hardening review attacked it: an API key, a small budget."""
+    return guarded_server(server_factory, KEY)
+
+
+def test_a_client_hanging_up_mid_body_is_not_a_server_error(server: ServerProcess) -> None:
+    before = http_request(server, "GET", "/metrics", headers={"x-api-key": KEY})[2].decode()
+    with raw_socket(server.port) as sock:
+        sock.sendall(
+            b"POST /predecir HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"x-api-key: " + KEY.encode() + b'\r\ncontent-length: 400\r\n\r\n{"latitud": 40.4'
+        )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        metrics = http_request(server, "GET", "/metrics", headers={"x-api-key": KEY})[2].decode()
+        if _count(metrics, "499") > _count(before, "499"):
+            break
+        time.sleep(0.05)
+
+    assert _count(metrics, "499") == _count(before, "499") + 1
+    assert _count(metrics, "500") == _count(before, "500") == 0
+    output = server.output()
+    assert "Traceback" not in output
+    assert output.count("hung up before sending its whole request") >= 1
+    assert_still_serving(server, {"x-api-key": KEY})
+
+
+def _count(metrics: str, status: str) -> float:
+    prefix = 'tasador_requests_total{method="POST",route="/predecir",status="' + status + '"} '
+    lines = [line for line in metrics.splitlines() if line.startswith(prefix)]
+    return float(lines[0].removeprefix(prefix)) if lines else 0.0

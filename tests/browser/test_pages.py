@@ -57,13 +57,6 @@ FILE_INPUT = "input[type='file']"
 SPANISH_THOUSANDS = re.compile(r"\u2212?\d{1,3}(\.\d{3})+")
 
 
-@pytest.fixture(scope="module")
-def tasador(tiny_bundle: Path) -> Iterator[ServerProcess]:
-    """A live tasador serving the tiny bundle."""
-    with ServerProcess(env={"TASADOR_MODEL_DIR": str(tiny_bundle)}) as server:
-        yield server
-
-
 @pytest.fixture
 def browser() -> Iterator[Any]:
     """A headless Chromium; fails saying what to install where it is missing."""
@@ -99,9 +92,9 @@ def _left_the_machine(driver: Any) -> list[str]:
 
 
 def test_docs_try_it_out_shows_the_price_with_no_request_leaving_the_machine(
-    browser: Any, tasador: ServerProcess
+    browser: Any, server: ServerProcess
 ) -> None:
-    browser.get(f"{tasador.url}/docs")
+    browser.get(f"{server.url}/docs")
     _clickable(browser, EXPAND).click()
     _clickable(browser, TRY_IT_OUT).click()
     sent = json.loads(_visible(browser, BODY).get_attribute("value"))  # the schema's example
@@ -112,7 +105,7 @@ def test_docs_try_it_out_shows_the_price_with_no_request_leaving_the_machine(
     answer = json.loads(answer_box.text)
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", answer_box)
     screenshot(browser, ARTIFACTS, "docs-predecir")
-    expected = post_json(f"{tasador.url}/predecir", FORMULARIO_EJEMPLO)
+    expected = post_json(f"{server.url}/predecir", FORMULARIO_EJEMPLO)
 
     assert sent == FORMULARIO_EJEMPLO
     assert status == "200"
@@ -122,7 +115,7 @@ def test_docs_try_it_out_shows_the_price_with_no_request_leaving_the_machine(
 
 
 @pytest.fixture
-def front_end(tasador: ServerProcess) -> Iterator[ServerProcess]:
+def front_end(server: ServerProcess) -> Iterator[ServerProcess]:
     """The Streamlit front end (``python -m ui``, as the README starts it), headless, with
     no street tiles (no internet here), talking to the live tasador through a stand-in
     that adds testigos and confianza where the API's answer has none."""
@@ -133,16 +126,16 @@ def front_end(tasador: ServerProcess) -> Iterator[ServerProcess]:
         "--server.port", "{port}", "--server.fileWatcherType", "none",
     ]  # fmt: skip
     with (
-        api_stub(tasador.url) as url,
+        api_stub(server.url) as url,
         ServerProcess(
             command,
             env={"TASADOR_API_URL": url, "TASADOR_UI_TILES": ""},
             cwd=ROOT,
             ready_path="/_stcore/health",
             process_group=True,
-        ) as server,
+        ) as streamlit,
     ):
-        yield server
+        yield streamlit
 
 
 def _number(driver: Any, key: str) -> float:
@@ -189,7 +182,7 @@ def _svg_texts(driver: Any, selector: str) -> list[str]:
 
 
 def test_front_end_map_click_and_form_give_the_apis_price_offline(
-    browser: Any, front_end: ServerProcess, tasador: ServerProcess
+    browser: Any, front_end: ServerProcess, server: ServerProcess
 ) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -229,7 +222,7 @@ def test_front_end_map_click_and_form_give_the_apis_price_offline(
     result = browser.find_element(By.XPATH, "//h3[contains(., 'Tasación')]")
     browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", result)
     screenshot(browser, ARTIFACTS, "front-end-price")
-    expected = post_json(f"{tasador.url}/predecir", {**FORMULARIO_EJEMPLO, **where})
+    expected = post_json(f"{server.url}/predecir", {**FORMULARIO_EJEMPLO, **where})
 
     assert where != dict(zip(("latitud", "longitud"), before, strict=True))
     assert shown == _price(expected["precio"])
@@ -296,7 +289,7 @@ def test_front_end_map_zooms_on_a_district_and_names_them_all(
 
 
 def test_front_end_csv_tab_leads_with_prices_in_spanish(
-    browser: Any, front_end: ServerProcess, tasador: ServerProcess, tmp_path: Path
+    browser: Any, front_end: ServerProcess, server: ServerProcess, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By
 
@@ -327,7 +320,7 @@ def test_front_end_csv_tab_leads_with_prices_in_spanish(
     grid = browser.find_element(By.CSS_SELECTOR, "[data-testid='stDataFrame']")
     browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", grid)
     screenshot(browser, ARTIFACTS, "front-end-csv")
-    prices = post_json(f"{tasador.url}/predecir/lote", {"formularios": homes})["precios"]
+    prices = post_json(f"{server.url}/predecir/lote", {"formularios": homes})["precios"]
     median = sorted(prices)[9:11]
 
     assert _metric(browser, "Viviendas tasadas") == "20 de 20"

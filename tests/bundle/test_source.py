@@ -1,5 +1,5 @@
 """Where the bundle comes from, without MLflow installed: a folder by default, and clear
-one-line refusals for an MLflow URI that cannot work. (With MLflow: tests/test_mlflow.py.)"""
+one-line refusals for an MLflow URI that cannot work. (With MLflow: tests/deploy/test_mlflow.py.)"""
 
 import sys
 from pathlib import Path

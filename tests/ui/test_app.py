@@ -23,13 +23,6 @@ INSTALL = "uv sync --extra ui"
 APP = Path(__file__).resolve().parents[2] / "ui" / "streamlit_app.py"
 
 
-@pytest.fixture(scope="module")
-def tasador(tiny_bundle: Path) -> Iterator[ServerProcess]:
-    """A live tasador serving the tiny bundle."""
-    with ServerProcess(env={"TASADOR_MODEL_DIR": str(tiny_bundle)}) as server:
-        yield server
-
-
 def _started(url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     testing = require("streamlit.testing.v1", INSTALL)
     require("streamlit_folium", INSTALL)
@@ -42,16 +35,16 @@ def _started(url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.fixture
-def app(tasador: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Any:
+def app(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The Streamlit app, run once, talking to the live tasador."""
-    return _started(tasador.url, monkeypatch)
+    return _started(server.url, monkeypatch)
 
 
 @pytest.fixture
-def stubbed(tasador: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def stubbed(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The app talking to the live tasador through a stand-in that adds testigos and
     confianza to its answers where the API gives none."""
-    with api_stub(tasador.url) as url:
+    with api_stub(server.url) as url:
         yield _started(url, monkeypatch)
 
 
@@ -92,9 +85,9 @@ def _texts(at: Any, kind: str) -> list[str]:
     return [str(e.value) for e in getattr(at, kind)]
 
 
-def test_the_example_home_is_appraised_as_the_api_does(app: Any, tasador: ServerProcess) -> None:
+def test_the_example_home_is_appraised_as_the_api_does(app: Any, server: ServerProcess) -> None:
     _button(app, "Tasar").click().run()
-    expected = _post_es(f"{tasador.url}/predecir?explicar=true", FORMULARIO_EJEMPLO)
+    expected = _post_es(f"{server.url}/predecir?explicar=true", FORMULARIO_EJEMPLO)
 
     assert not app.exception
     assert _metric(app, "Precio estimado") == _price(expected["precio"])
@@ -135,10 +128,10 @@ def test_a_click_outside_the_training_homes_gets_a_note(app: Any) -> None:
     )
 
 
-def test_no_lo_se_sends_a_field_as_unknown(app: Any, tasador: ServerProcess) -> None:
+def test_no_lo_se_sends_a_field_as_unknown(app: Any, server: ServerProcess) -> None:
     next(c for c in app.checkbox if c.key == "antiguedad_no_lo_se").check()
     _button(app, "Tasar").click().run()
-    expected = _post_es(f"{tasador.url}/predecir", {**FORMULARIO_EJEMPLO, "antiguedad": None})
+    expected = _post_es(f"{server.url}/predecir", {**FORMULARIO_EJEMPLO, "antiguedad": None})
 
     assert not app.exception
     assert _metric(app, "Precio estimado") == _price(expected["precio"])
@@ -147,10 +140,10 @@ def test_no_lo_se_sends_a_field_as_unknown(app: Any, tasador: ServerProcess) -> 
 
 
 def test_testigos_and_confianza_are_shown_beside_the_price(
-    stubbed: Any, tasador: ServerProcess
+    stubbed: Any, server: ServerProcess
 ) -> None:
     _button(stubbed, "Tasar").click().run()
-    expected = _post_es(f"{tasador.url}/predecir", FORMULARIO_EJEMPLO)
+    expected = _post_es(f"{server.url}/predecir", FORMULARIO_EJEMPLO)
 
     assert not stubbed.exception
     assert _metric(stubbed, "Precio estimado") == _price(expected["precio"])
@@ -190,13 +183,13 @@ def test_an_answer_without_testigos_or_confianza_is_shown_without_them() -> None
     assert _texts(at, "caption") == ["Modelo m1 · tasado el 6 de diciembre de 2026, 01:13"]
 
 
-def test_a_click_on_the_map_moves_the_home_and_its_price(app: Any, tasador: ServerProcess) -> None:
+def test_a_click_on_the_map_moves_the_home_and_its_price(app: Any, server: ServerProcess) -> None:
     (component,) = app.get("component_instance")  # st_folium, which AppTest cannot click
     app.session_state[component.key] = {"last_clicked": {"lat": 40.45, "lng": -3.68}}
     app.run()
     _button(app, "Tasar").click().run()
     expected = post_json(
-        f"{tasador.url}/predecir", {**FORMULARIO_EJEMPLO, "latitud": 40.45, "longitud": -3.68}
+        f"{server.url}/predecir", {**FORMULARIO_EJEMPLO, "latitud": 40.45, "longitud": -3.68}
     )
 
     assert app.number_input(key="latitud").value == 40.45
@@ -246,7 +239,7 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
 
 
 def test_a_csv_is_appraised_and_refused_rows_are_named_by_line(
-    app: Any, tasador: ServerProcess
+    app: Any, server: ServerProcess
 ) -> None:
     homes = sample_homes(12)
     bad = {**homes[4], "superficie_util": homes[4]["superficie_construida"] + 50}
@@ -254,7 +247,7 @@ def test_a_csv_is_appraised_and_refused_rows_are_named_by_line(
     app.file_uploader(key="csv").upload("casas.csv", _csv(rows), "text/csv").run()
     _button(app, "Tasar el archivo").click().run()
     good = [h for i, h in enumerate(rows) if i != 4]
-    answer = post_json(f"{tasador.url}/predecir/lote?detalle=true", {"formularios": good})
+    answer = post_json(f"{server.url}/predecir/lote?detalle=true", {"formularios": good})
     expected = answer["resultados"]
 
     assert not app.exception
@@ -271,7 +264,7 @@ def test_a_csv_is_appraised_and_refused_rows_are_named_by_line(
     assert app.get("download_button")
 
 
-def test_a_csv_may_leave_out_or_empty_what_is_unknown(app: Any, tasador: ServerProcess) -> None:
+def test_a_csv_may_leave_out_or_empty_what_is_unknown(app: Any, server: ServerProcess) -> None:
     homes = [{k: v for k, v in h.items() if k != "antiguedad"} for h in sample_homes(5)]
     homes[2]["baños"] = ""
     out = io.StringIO()
@@ -281,7 +274,7 @@ def test_a_csv_may_leave_out_or_empty_what_is_unknown(app: Any, tasador: ServerP
     app.file_uploader(key="csv").upload("casas.csv", out.getvalue().encode(), "text/csv").run()
     _button(app, "Tasar el archivo").click().run()
     sent = [{**h, "baños": h["baños"] or None} for h in homes]
-    expected = post_json(f"{tasador.url}/predecir/lote", {"formularios": sent})["precios"]
+    expected = post_json(f"{server.url}/predecir/lote", {"formularios": sent})["precios"]
 
     assert not app.exception
     assert list(app.dataframe[0].value["Precio estimado"]) == [_price(p) for p in expected]
@@ -313,7 +306,7 @@ def test_the_histogram_speaks_spanish(app: Any) -> None:
 
 
 def test_batches_are_sent_in_chunks_and_a_bad_row_costs_one_price(
-    tasador: ServerProcess,
+    server: ServerProcess,
 ) -> None:
     from ui import batch
     from ui.api import Tasador
@@ -323,9 +316,9 @@ def test_batches_are_sent_in_chunks_and_a_bad_row_costs_one_price(
         _csv([{**h, "condicion": "Nuevo"} if i == 7 else h for i, h in enumerate(homes)])
     )
     calls: list[float] = []
-    result = batch.appraise(Tasador(tasador.url), rows, chunk=4, progress=calls.append)
+    result = batch.appraise(Tasador(server.url), rows, chunk=4, progress=calls.append)
     good = [h for i, h in enumerate(homes) if i != 7]
-    expected = post_json(f"{tasador.url}/predecir/lote", {"formularios": good})["precios"]
+    expected = post_json(f"{server.url}/predecir/lote", {"formularios": good})["precios"]
 
     assert [p for p in result.prices if p is not None] == pytest.approx(expected)
     assert result.prices[7] is None

@@ -31,7 +31,7 @@ MAX_REQUESTS = 50_000  # bounds, whatever happens
 MAX_SECONDS = 90
 AFTER_CHAOS = 300  # requests still sent once the restarted replica is back
 STOPS_WITHIN_S = 20
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Chaos(threading.Thread):

@@ -27,7 +27,7 @@ from tools.process import TASADOR_SERVE, ServerProcess
 
 pytestmark = pytest.mark.kubernetes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "kubernetes"
 BASE = DEPLOY / "base"
 KUSTOMIZATIONS = sorted(path.parent for path in DEPLOY.rglob("kustomization.yaml"))

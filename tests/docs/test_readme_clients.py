@@ -5,16 +5,15 @@ shows it prints."""
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from app.config import EMBEDDED_MODEL_DIR
-from tests.helpers import require_program
+from tests.helpers import ServerFactory, require_program
 from tools.process import ServerProcess
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Each page with client code, and the languages of its blocks, in order.
 PAGES = {
     "README.md": ["bash"],
@@ -49,10 +48,9 @@ def matches(shown: str, printed: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
+def server(server_factory: ServerFactory) -> ServerProcess:
     """tasador serving the embedded model, as the examples assume."""
-    with ServerProcess(env={"TASADOR_MODEL_DIR": str(EMBEDDED_MODEL_DIR)}) as running:
-        yield running
+    return server_factory(model_dir=EMBEDDED_MODEL_DIR)
 
 
 def _command(language: str, code: str, tmp_path: Path) -> list[str]:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from tests.helpers import parse_dockerfile
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

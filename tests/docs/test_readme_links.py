@@ -6,7 +6,7 @@ so its links are checked here."""
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # [text](target) where target is not a web address or an anchor of the same page.
 LINK = re.compile(r"\]\((?!https?://|#)([^)\s]+)\)")
 

@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import Scope
 
-from app.errors import RefusalError, RefusedError
 from app.i18n import Language, negotiate, problem_message
+from app.refusals import RefusalError, RefusedError
 from app.schemas.errores import Errores
 
 

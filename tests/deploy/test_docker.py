@@ -13,7 +13,6 @@ only; every wait is bounded.
 
 import json
 import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,7 +25,7 @@ import pytest
 
 from app.cli import GRACEFUL_SHUTDOWN_S
 from app.schemas.formulario import FORMULARIO_EJEMPLO
-from tests.helpers import make_client, post_json, train_quietly
+from tests.helpers import make_client, post_json, raw_socket, read_until_closed, train_quietly
 from tools import standins
 from tools.dockerd import DOCKER, Engine, EngineError
 from tools.image import (
@@ -284,7 +283,7 @@ def test_docker_stop_answers_the_request_in_flight_and_exits_0(
     with Container(engine, images["lean"], label=LABEL) as container:
         container.wait_ready()
         port = int(container.url.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), timeout=GRACEFUL_SHUTDOWN_S) as client:
+        with raw_socket(port, timeout=GRACEFUL_SHUTDOWN_S) as client:
             client.sendall(head + body[:20])  # the request has begun: it is in flight
             time.sleep(1)  # time for the server to read the headers
             started = time.perf_counter()
@@ -296,7 +295,7 @@ def test_docker_stop_answers_the_request_in_flight_and_exits_0(
             try:
                 wait_for(lambda: "Shutting down" in container.logs(), GRACEFUL_SHUTDOWN_S)
                 client.sendall(body[20:])  # SIGTERM has arrived: now finish the request
-                answer = read_response(client)
+                answer = read_until_closed(client)
                 stopped = stopping.wait(timeout=GRACEFUL_SHUTDOWN_S + 10)
             finally:
                 stopping.kill()
@@ -318,14 +317,6 @@ def wait_for(condition: Callable[[], bool], timeout: float) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"not within {timeout} s")
         time.sleep(0.1)
-
-
-def read_response(client: socket.socket) -> bytes:
-    """Everything the server sends until it closes the connection."""
-    chunks = []
-    while chunk := client.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def test_healthcheck_turns_healthy(lean: Container) -> None:

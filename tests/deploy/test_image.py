@@ -1,6 +1,6 @@
 """The Dockerfile, .dockerignore and compose.yaml read without a Docker engine.
 
-``tests/test_docker.py`` builds and runs the image for real (marker ``docker``). What is
+``tests/deploy/test_docker.py`` builds and runs the image for real (marker ``docker``). What is
 left here is what it cannot see or what must hold on every machine, engine or not: the
 build context, and rules whose breaking a build on a machine that can pull would not
 notice (a ``# syntax=`` line, a hard-coded base image).
@@ -15,7 +15,7 @@ from app.cli import GRACEFUL_SHUTDOWN_S
 from tests.helpers import Stage, compose_services, parse_dockerfile
 from tools.image import DASH, KINDS, Figures, Sizes, Start, build_context, layer_kind, render
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

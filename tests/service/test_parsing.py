@@ -1,40 +1,27 @@
-"""POST /predecir and /predecir/lote: answers, and every way a request can be wrong."""
+"""Every way a home or a lote can be wrong (POST /predecir, /predecir/lote), each named in
+the answer, and what is taken as it comes (baños, whole floats); a small bad body built to
+amplify gets a small answer from a live server."""
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from app.schemas.formulario import FORMULARIO_EJEMPLO, Formulario
-from app.service.valuation import SORTED_FROM_ROWS
-from app.valuation.novelty import Novelty
-from tests.helpers import ClientFactory, first_error, sample_homes, sklearn_prices
+from app.schemas.formulario import FORMULARIO_EJEMPLO
+from tests.helpers import (
+    ClientFactory,
+    ServerFactory,
+    assert_still_serving,
+    first_error,
+    guarded_server,
+    post_raw,
+    sample_homes,
+)
+from tools.process import ServerProcess
 
-
-def test_predecir_returns_the_models_price(
-    client: TestClient, tiny_bundle: Path, formulario: dict[str, Any]
-) -> None:
-    response = client.post("/predecir", json=formulario)
-
-    assert response.status_code == 200
-    body = response.json()
-    assert set(body) == {
-        "precio",
-        "fecha",
-        "modelo",
-        "intervalo",
-        "precio_m2",
-        "zona",
-        "advertencias",
-        "desconocidos",
-        "testigos",
-        "confianza",
-    }
-    assert body["precio"] == pytest.approx(sklearn_prices(tiny_bundle, [formulario])[0], abs=0.01)
-    assert body["modelo"] == client.get("/modelo").json()["version"]
-    assert body["fecha"].endswith("Z") or "+00:00" in body["fecha"]
+KEY = "llave-de-prueba"
+HOME = FORMULARIO_EJEMPLO
 
 
 def test_banos_is_accepted_for_baños(client: TestClient, formulario: dict[str, Any]) -> None:
@@ -130,65 +117,6 @@ def test_missing_field_is_named(client: TestClient, formulario: dict[str, Any], 
     assert error["type"] == "missing"
 
 
-@pytest.mark.parametrize(
-    "unknown",
-    [
-        pytest.param({"antiguedad": None}, id="age-null"),
-        pytest.param({"superficie_util": None, "baños": None}, id="two-null"),
-        pytest.param({"antiguedad": ..., "superficie_util": ..., "baños": ...}, id="left-out"),
-    ],
-)
-def test_unknown_fields_are_appraised_and_named(
-    client: TestClient, formulario: dict[str, Any], tiny_bundle: Path, unknown: dict[str, Any]
-) -> None:
-    sent = {k: v for k, v in {**formulario, **unknown}.items() if v is not ...}
-
-    response = client.post("/predecir", json=sent)
-
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["precio"] == pytest.approx(sklearn_prices(tiny_bundle, [sent])[0], abs=0.01)
-    names = [n for n in ("baños", "antiguedad", "superficie_util") if n in unknown]
-    assert body["desconocidos"] == names
-    (warning,) = [a for a in body["advertencias"] if a["campo"] == "desconocidos"]
-    assert all(name in warning["mensaje"] for name in names)
-    assert "wider" in warning["mensaje"]  # by how much, or "no wider" where it is not
-
-
-@pytest.mark.parametrize(
-    ("widening", "says"),
-    [
-        pytest.param(1.25, "The range is 25 % wider because of it", id="wider"),
-        pytest.param(1.002, "The range is <1 % wider", id="barely"),
-        pytest.param(1.0, "so it is no wider", id="as-sure"),
-    ],
-)
-def test_the_unknown_warning_says_how_much_wider_the_range_is(
-    formulario: dict[str, Any], widening: float, says: str
-) -> None:
-    home = Formulario.model_validate({**formulario, "antiguedad": None})
-
-    found = Novelty({}, {}).check(home, True, 1.0, "en", widening)
-
-    (warning,) = found
-    assert warning.campo == "desconocidos"
-    assert warning.mensaje.startswith("Not known: antiguedad.")
-    assert says in warning.mensaje
-
-
-def test_an_unknown_field_never_narrows_the_interval(
-    client: TestClient, formulario: dict[str, Any]
-) -> None:
-    known = client.post("/predecir", json=formulario).json()["intervalo"]
-    unknown = client.post("/predecir", json={**formulario, "antiguedad": None}).json()
-
-    def width(i: dict[str, float]) -> float:
-        return i["superior"] / i["inferior"]
-
-    # Wider by as much as training homes without an age erred more (at least as wide).
-    assert width(unknown["intervalo"]) >= width(known) * (1 - 1e-6)  # bounds are in cents
-
-
 def test_a_required_field_sent_as_null_is_refused(
     client: TestClient, formulario: dict[str, Any]
 ) -> None:
@@ -242,23 +170,6 @@ def test_service_keeps_serving_after_bad_requests(
     assert client.post("/predecir", json=formulario).status_code == 200
 
 
-def test_lote_keeps_order_and_matches_single_predictions(
-    client: TestClient, tiny_bundle: Path
-) -> None:
-    # Enough homes that the engine is asked for them sorted by size and place.
-    rows = SORTED_FROM_ROWS + 36
-    homes = sample_homes(rows)
-
-    response = client.post("/predecir/lote", json={"formularios": homes})
-
-    assert response.status_code == 200
-    body = response.json()
-    assert len(body["precios"]) == rows
-    assert body["precios"] == pytest.approx(sklearn_prices(tiny_bundle, homes).tolist(), abs=0.01)
-    singles = [client.post("/predecir", json=h).json()["precio"] for h in homes]
-    assert body["precios"] == singles
-
-
 def test_lote_names_the_bad_row_and_field(client: TestClient) -> None:
     homes = sample_homes(4)
     homes[2]["superficie_util"] = homes[2]["superficie_construida"] + 1
@@ -284,3 +195,48 @@ def test_lote_over_the_row_limit_is_refused(client_factory: ClientFactory) -> No
     assert error["loc"] == ["body", "formularios"]
     assert error["msg"] == "List should have at most 3 items, got 4"
     assert ok.status_code == 200
+
+
+@pytest.fixture(scope="module")
+def server(server_factory: ServerFactory) -> ServerProcess:
+    """`tasador serve` as the hardening review attacked it: an API key, a small budget."""
+    return guarded_server(server_factory, KEY)
+
+
+AMPLIFIERS = [
+    pytest.param(
+        "/predecir/lote", json.dumps({"formularios": [{}] * 10_000}), id="10k-empty-objects"
+    ),
+    pytest.param(
+        "/predecir/lote", json.dumps({"formularios": [{}] * 200_000}), id="200k-empty-objects"
+    ),
+    pytest.param(
+        "/evaluar", json.dumps({"muestras": [{}] * 200_000}), id="evaluar-200k-empty-objects"
+    ),
+    pytest.param(
+        "/predecir", json.dumps({f"k{i}": 1 for i in range(250_000)}), id="250k-unknown-keys"
+    ),
+    pytest.param(
+        "/predecir/lote",
+        json.dumps({"formularios": [{f"k{i}": 1 for i in range(250_000)}]}),
+        id="250k-unknown-keys-in-a-row",
+    ),
+    pytest.param("/predecir", json.dumps({**HOME, "x" * 1_000_000: 1}), id="1MB-unknown-key"),
+    pytest.param(
+        "/predecir", json.dumps({**HOME, "latitud": list(range(300_000))}), id="huge-array-value"
+    ),
+    pytest.param(
+        "/predecir/lote", '{"formularios":' + "[" * 50_000 + "]" * 50_000 + "}", id="deep-nesting"
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), AMPLIFIERS)
+def test_a_small_bad_body_gets_a_small_answer(server: ServerProcess, path: str, body: str) -> None:
+    status, answer = post_raw(server, path, body.encode(), {"x-api-key": KEY})
+
+    assert status == 422
+    assert 1 <= len(answer["detail"]) <= 21  # at most 20 problems and how many more
+    assert len(json.dumps(answer)) < 10_000
+    assert all(len(str(part)) <= 70 for p in answer["detail"] for part in p["loc"])
+    assert_still_serving(server, {"x-api-key": KEY})

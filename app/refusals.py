@@ -2,7 +2,7 @@
 
 The service raises them knowing nothing of HTTP beyond the status a refusal deserves (as
 MLServer's runtimes do); the transports turn every one into the same JSON shape,
-``{"detail": [{"loc", "msg", "type", ...}]}`` (``app.api.errors``).
+``{"detail": [{"loc", "msg", "type", ...}]}`` (``app.api.refusal_responses``).
 """
 
 from collections.abc import Sequence

@@ -1,5 +1,6 @@
-"""The valuation a person can judge: a calibrated range, the area's €/m², warnings outside
-the training data, and what drives the price."""
+"""The appraisal a person can judge (POST /predecir, /predecir/lote): the model's price, a
+calibrated range, the area's €/m², warnings outside the training data, fields left
+unknown, and what drives the price."""
 
 import hashlib
 import json
@@ -14,10 +15,13 @@ from fastapi.testclient import TestClient
 
 from app.bundle.loader import BundleError, load_bundle
 from app.cli import main
+from app.schemas.formulario import Formulario
+from app.service.valuation import SORTED_FROM_ROWS
 from app.training.dataset import Dataset
 from app.training.pipeline import train
 from app.training.synthetic import generate
-from tests.helpers import TINY, first_error, make_client, sample_homes
+from app.valuation.novelty import Novelty
+from tests.helpers import TINY, first_error, make_client, sample_homes, sklearn_prices
 
 USERA_FLAT = {
     "latitud": 40.3823, "longitud": -3.7041, "superficie_construida": 50.0, "baños": 1,
@@ -341,3 +345,103 @@ def test_zones_hold_aggregates_never_rows(tiny_bundle: Path) -> None:
 
 def test_levels_unknown_to_training_are_refused_by_the_cli(tmp_path: Path) -> None:
     assert main(["train", "--out", str(tmp_path / "b"), "--nivel", "1.5"]) == 2
+
+
+def test_predecir_returns_the_models_price(
+    client: TestClient, tiny_bundle: Path, formulario: dict[str, Any]
+) -> None:
+    response = client.post("/predecir", json=formulario)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {
+        "precio",
+        "fecha",
+        "modelo",
+        "intervalo",
+        "precio_m2",
+        "zona",
+        "advertencias",
+        "desconocidos",
+        "testigos",
+        "confianza",
+    }
+    assert body["precio"] == pytest.approx(sklearn_prices(tiny_bundle, [formulario])[0], abs=0.01)
+    assert body["modelo"] == client.get("/modelo").json()["version"]
+    assert body["fecha"].endswith("Z") or "+00:00" in body["fecha"]
+
+
+@pytest.mark.parametrize(
+    "unknown",
+    [
+        pytest.param({"antiguedad": None}, id="age-null"),
+        pytest.param({"superficie_util": None, "baños": None}, id="two-null"),
+        pytest.param({"antiguedad": ..., "superficie_util": ..., "baños": ...}, id="left-out"),
+    ],
+)
+def test_unknown_fields_are_appraised_and_named(
+    client: TestClient, formulario: dict[str, Any], tiny_bundle: Path, unknown: dict[str, Any]
+) -> None:
+    sent = {k: v for k, v in {**formulario, **unknown}.items() if v is not ...}
+
+    response = client.post("/predecir", json=sent)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["precio"] == pytest.approx(sklearn_prices(tiny_bundle, [sent])[0], abs=0.01)
+    names = [n for n in ("baños", "antiguedad", "superficie_util") if n in unknown]
+    assert body["desconocidos"] == names
+    (warning,) = [a for a in body["advertencias"] if a["campo"] == "desconocidos"]
+    assert all(name in warning["mensaje"] for name in names)
+    assert "wider" in warning["mensaje"]  # by how much, or "no wider" where it is not
+
+
+@pytest.mark.parametrize(
+    ("widening", "says"),
+    [
+        pytest.param(1.25, "The range is 25 % wider because of it", id="wider"),
+        pytest.param(1.002, "The range is <1 % wider", id="barely"),
+        pytest.param(1.0, "so it is no wider", id="as-sure"),
+    ],
+)
+def test_the_unknown_warning_says_how_much_wider_the_range_is(
+    formulario: dict[str, Any], widening: float, says: str
+) -> None:
+    home = Formulario.model_validate({**formulario, "antiguedad": None})
+
+    found = Novelty({}, {}).check(home, True, 1.0, "en", widening)
+
+    (warning,) = found
+    assert warning.campo == "desconocidos"
+    assert warning.mensaje.startswith("Not known: antiguedad.")
+    assert says in warning.mensaje
+
+
+def test_an_unknown_field_never_narrows_the_interval(
+    client: TestClient, formulario: dict[str, Any]
+) -> None:
+    known = client.post("/predecir", json=formulario).json()["intervalo"]
+    unknown = client.post("/predecir", json={**formulario, "antiguedad": None}).json()
+
+    def width(i: dict[str, float]) -> float:
+        return i["superior"] / i["inferior"]
+
+    # Wider by as much as training homes without an age erred more (at least as wide).
+    assert width(unknown["intervalo"]) >= width(known) * (1 - 1e-6)  # bounds are in cents
+
+
+def test_lote_keeps_order_and_matches_single_predictions(
+    client: TestClient, tiny_bundle: Path
+) -> None:
+    # Enough homes that the engine is asked for them sorted by size and place.
+    rows = SORTED_FROM_ROWS + 36
+    homes = sample_homes(rows)
+
+    response = client.post("/predecir/lote", json={"formularios": homes})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["precios"]) == rows
+    assert body["precios"] == pytest.approx(sklearn_prices(tiny_bundle, homes).tolist(), abs=0.01)
+    singles = [client.post("/predecir", json=h).json()["precio"] for h in homes]
+    assert body["precios"] == singles
