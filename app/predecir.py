@@ -42,7 +42,7 @@ from app.home_files import (
 )
 from app.i18n import Language
 from app.schemas.prediccion import Advertencia
-from app.service.valuation import Appraisals, appraise_columns
+from app.service.appraisal import Appraisals, appraise_columns
 
 # Rows a part (--filas-por-bloque): with WORKERS + AHEAD parts in memory at once, the
 # peak stays flat and well under 400 MB (benchmarks/files.py); larger parts are no faster.

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from app.bundle.loader import Bundle, load_bundle
-from app.service.valuation import appraise
+from app.service.appraisal import appraise
 from app.training.synthetic import generate
 
 ROUNDS = 5

@@ -17,7 +17,7 @@ from app.engines.onnx import OnnxEngine
 from app.engines.sklearn import SklearnEngine
 from app.i18n import DEFAULT
 from app.schemas.formulario import Formulario
-from app.service.valuation import _appraisal, appraise
+from app.service.appraisal import _appraisal, appraise
 from app.training.synthetic import generate
 
 BATCH_SIZES = (1, 16, 256, 4096)

@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from app.bundle.loader import Bundle, load_bundle
 from app.config import EMBEDDED_MODEL_DIR
-from app.service.valuation import appraise
+from app.service.appraisal import appraise
 from app.training.synthetic import generate
 from app.valuation import testigos as t
 

@@ -18,7 +18,7 @@ from app.features import FIELDS, FIELDS_BY_NAME, Kind
 from app.home_files import HomeChunk, validate
 from app.predecir import OUTPUT_COLUMNS
 from app.schemas.formulario import Formulario
-from app.service.valuation import _cents
+from app.service.appraisal import _cents
 from tests.helpers import sample_homes
 
 COLUMNS = [f.name for f in FIELDS]

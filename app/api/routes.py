@@ -35,7 +35,7 @@ from app.schemas.prediccion import (
     PrediccionLoteDetalle,
 )
 from app.service.evaluation import evaluate
-from app.service.valuation import Options, appraise, appraise_batch
+from app.service.appraisal import Options, appraise, appraise_batch
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from app.bundle.loader import Bundle
 from app.refusals import too_many_rows
 from app.schemas.evaluacion import Evaluacion, PeticionEvaluacion
 from app.service.scoring import score
-from app.service.valuation import bounds
+from app.service.appraisal import bounds
 from app.tracing import span
 
 

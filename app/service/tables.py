@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from app.bundle.loader import Bundle
 from app.features import FIELDS, Kind
 from app.schemas.formulario import Formulario
-from app.service.valuation import appraise_columns
+from app.service.appraisal import appraise_columns
 
 # Rows appraised per appraise_columns call: memory stays bounded for any table size, and
 # this is /predecir/lote's own default limit.

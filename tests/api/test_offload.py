@@ -21,7 +21,7 @@ from app.engines import Engine
 from app.main import create_app
 from app.schemas.formulario import FORMULARIO_EJEMPLO
 from app.schemas.prediccion import Lote, PrediccionLoteDetalle
-from app.service.valuation import Options, appraise_batch
+from app.service.appraisal import Options, appraise_batch
 from benchmarks.reliability import HealthWatch
 from tests.helpers import (
     http_request,

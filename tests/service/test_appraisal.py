@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from app.bundle.loader import BundleError, load_bundle
 from app.cli import main
 from app.schemas.formulario import Formulario
-from app.service.valuation import SORTED_FROM_ROWS
+from app.service.appraisal import SORTED_FROM_ROWS
 from app.training.dataset import Dataset
 from app.training.pipeline import train
 from app.training.synthetic import generate
