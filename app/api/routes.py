@@ -34,8 +34,8 @@ from app.schemas.prediccion import (
     PrediccionLote,
     PrediccionLoteDetalle,
 )
-from app.service.evaluation import evaluate
 from app.service.appraisal import Options, appraise, appraise_batch
+from app.service.evaluation import evaluate
 
 
 @dataclass(frozen=True)

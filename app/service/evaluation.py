@@ -5,8 +5,8 @@ import numpy as np
 from app.bundle.loader import Bundle
 from app.refusals import too_many_rows
 from app.schemas.evaluacion import Evaluacion, PeticionEvaluacion
-from app.service.scoring import score
 from app.service.appraisal import bounds
+from app.service.scoring import score
 from app.tracing import span
 
 
