@@ -198,6 +198,8 @@ def show(result: dict[str, Any], synthetic: bool = False) -> None:
             per_m2(zona["precio_m2_mediano"]),
             delta=f"{percent(zona['diferencia'], signed=True)} esta vivienda",
             delta_color="off",
+            # Streamlit reads the sign from an ASCII "-", and the text has a typographic one.
+            delta_arrow="down" if zona["diferencia"] < 0 else "up",
             help=f"{number(zona['viviendas'])} viviendas de entrenamiento a menos de "
             f"{km(zona['radio_km'])}",
         )

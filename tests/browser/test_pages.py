@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from app.config import EMBEDDED_MODEL_DIR
 from app.schemas.formulario import FORMULARIO_EJEMPLO
-from tests.helpers import post_json, require, require_program, sample_homes
-from tools.api_stub import api_stub
+from tests.helpers import ServerFactory, post_json, require, require_program, sample_homes
 from tools.browser import chromium, requests_made, screenshot
 from tools.process import ServerProcess
 
@@ -114,27 +114,30 @@ def test_docs_try_it_out_shows_the_price_with_no_request_leaving_the_machine(
     assert _left_the_machine(browser) == []
 
 
+@pytest.fixture(scope="module")
+def app_server(server_factory: ServerFactory) -> ServerProcess:
+    """The tasador the front end talks to: the embedded model, whose answers carry
+    testigos wherever training homes lie near."""
+    return server_factory(model_dir=EMBEDDED_MODEL_DIR)
+
+
 @pytest.fixture
-def front_end(server: ServerProcess) -> Iterator[ServerProcess]:
+def front_end(app_server: ServerProcess) -> Iterator[ServerProcess]:
     """The Streamlit front end (``python -m ui``, as the README starts it), headless, with
-    no street tiles (no internet here), talking to the live tasador through a stand-in
-    that adds testigos and confianza where the API's answer has none."""
+    no street tiles (no internet here), talking to the live tasador."""
     require("streamlit", INSTALL)
     command = [
         sys.executable, "-m", "ui",
         "--server.headless", "true", "--server.address", "127.0.0.1",
         "--server.port", "{port}", "--server.fileWatcherType", "none",
     ]  # fmt: skip
-    with (
-        api_stub(server.url) as url,
-        ServerProcess(
-            command,
-            env={"TASADOR_API_URL": url, "TASADOR_UI_TILES": ""},
-            cwd=ROOT,
-            ready_path="/_stcore/health",
-            process_group=True,
-        ) as streamlit,
-    ):
+    with ServerProcess(
+        command,
+        env={"TASADOR_API_URL": app_server.url, "TASADOR_UI_TILES": ""},
+        cwd=ROOT,
+        ready_path="/_stcore/health",
+        process_group=True,
+    ) as streamlit:
         yield streamlit
 
 
@@ -182,7 +185,7 @@ def _svg_texts(driver: Any, selector: str) -> list[str]:
 
 
 def test_front_end_map_click_and_form_give_the_apis_price_offline(
-    browser: Any, front_end: ServerProcess, server: ServerProcess
+    browser: Any, front_end: ServerProcess, app_server: ServerProcess
 ) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -222,12 +225,12 @@ def test_front_end_map_click_and_form_give_the_apis_price_offline(
     result = browser.find_element(By.XPATH, "//h3[contains(., 'Tasación')]")
     browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", result)
     screenshot(browser, ARTIFACTS, "front-end-price")
-    expected = post_json(f"{server.url}/predecir", {**FORMULARIO_EJEMPLO, **where})
+    expected = post_json(f"{app_server.url}/predecir", {**FORMULARIO_EJEMPLO, **where})
 
     assert where != dict(zip(("latitud", "longitud"), before, strict=True))
     assert shown == _price(expected["precio"])
     assert "Modelo entrenado con datos sintéticos" in price_row.text
-    assert "Media" in _metric(browser, "Confianza")
+    assert expected["confianza"].capitalize() in _metric(browser, "Confianza")
     assert any(SPANISH_THOUSANDS.fullmatch(t) for t in axis), (
         axis
     )  # 50.000, with a minus sign below zero
@@ -236,7 +239,10 @@ def test_front_end_map_click_and_form_give_the_apis_price_offline(
     assert headers[-6:] == [
         "Distancia", "Superficie construida", "Habitaciones", "Estado", "Precio", "Precio por m²"
     ]  # fmt: skip
-    assert first[-6:-2] == ["120 m", "80 m²", "2", "Reformado"]
+    nearest = expected["testigos"]["viviendas"][0]
+    assert re.fullmatch(r"\d{1,3}(\.\d{3})* m|\d+,\d km", first[-6]), first
+    assert first[-5] == f"{nearest['superficie_construida']:,.0f} m²".replace(",", "."), first
+    assert first[-4:-2] == [str(nearest["habitaciones"]), nearest["condicion"]]
     assert SPANISH_THOUSANDS.fullmatch(first[-2].removesuffix(" €")), first
     assert _left_the_machine(browser) == []
 
@@ -289,7 +295,7 @@ def test_front_end_map_zooms_on_a_district_and_names_them_all(
 
 
 def test_front_end_csv_tab_leads_with_prices_in_spanish(
-    browser: Any, front_end: ServerProcess, server: ServerProcess, tmp_path: Path
+    browser: Any, front_end: ServerProcess, app_server: ServerProcess, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By
 
@@ -320,7 +326,7 @@ def test_front_end_csv_tab_leads_with_prices_in_spanish(
     grid = browser.find_element(By.CSS_SELECTOR, "[data-testid='stDataFrame']")
     browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", grid)
     screenshot(browser, ARTIFACTS, "front-end-csv")
-    prices = post_json(f"{server.url}/predecir/lote", {"formularios": homes})["precios"]
+    prices = post_json(f"{app_server.url}/predecir/lote", {"formularios": homes})["precios"]
     median = sorted(prices)[9:11]
 
     assert _metric(browser, "Viviendas tasadas") == "20 de 20"

@@ -14,7 +14,6 @@ import pytest
 
 from app.schemas.formulario import FORMULARIO_EJEMPLO
 from tests.helpers import post_json, require, sample_homes
-from tools.api_stub import api_stub
 from tools.process import ServerProcess, free_port
 
 pytestmark = pytest.mark.ui
@@ -38,14 +37,6 @@ def _started(url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
 def app(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The Streamlit app, run once, talking to the live tasador."""
     return _started(server.url, monkeypatch)
-
-
-@pytest.fixture
-def stubbed(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The app talking to the live tasador through a stand-in that adds testigos and
-    confianza to its answers where the API gives none."""
-    with api_stub(server.url) as url:
-        yield _started(url, monkeypatch)
 
 
 def _post_es(url: str, body: dict[str, Any]) -> Any:
@@ -139,25 +130,59 @@ def test_no_lo_se_sends_a_field_as_unknown(app: Any, server: ServerProcess) -> N
     assert any("Sin dato: antigüedad" in text for text in _texts(app, "warning"))
 
 
-def test_testigos_and_confianza_are_shown_beside_the_price(
-    stubbed: Any, server: ServerProcess
-) -> None:
-    _button(stubbed, "Tasar").click().run()
-    expected = _post_es(f"{server.url}/predecir", FORMULARIO_EJEMPLO)
+TESTIGOS = {
+    "viviendas": [
+        {
+            "distancia_m": 120 + 95 * i,
+            "latitud": 40.4168 + 0.001 * i,
+            "longitud": -3.7038,
+            "superficie_construida": 80.0 + 12 * i,
+            "habitaciones": 2 + i % 3,
+            "condicion": ("Reformado", "En buen estado", "A reformar")[i % 3],
+            "precio": 1000.0 * round((80 + 12 * i) * (4.5 + 0.1 * i)),
+            "precio_m2": round(1000 * round((80 + 12 * i) * (4.5 + 0.1 * i)) / (80 + 12 * i), 2),
+        }
+        for i in range(6)
+    ],
+    "mediana_precio_m2": 4_743.5,
+    "aviso": None,
+}
 
-    assert not stubbed.exception
-    assert _metric(stubbed, "Precio estimado") == _price(expected["precio"])
-    assert _metric(stubbed, "Confianza") == "Media"
-    (table,) = stubbed.table
+
+def test_testigos_and_confianza_are_shown_beside_the_price() -> None:
+    testing = require("streamlit.testing.v1", INSTALL)
+
+    def script(answer: dict) -> None:  # type: ignore[type-arg]  # run from its source alone
+        from ui.valuation_tab import show
+
+        show(answer, synthetic=True)
+
+    answer = {
+        "precio": 470_526.32,
+        "fecha": "2026-12-06T00:13:51.152826Z",
+        "modelo": "m1",
+        "precio_m2": 4_953.0,
+        "confianza": "media",
+        "testigos": TESTIGOS,
+    }
+    at = testing.AppTest.from_function(script, args=(answer,), default_timeout=30).run()
+
+    assert not at.exception
+    assert _metric(at, "Confianza") == "Media"
+    (table,) = at.table
     rows = table.value.to_dict("records")
     assert len(rows) == 6
-    first = rows[0]
-    assert first["Distancia"] == "120 m"
-    assert first["Superficie construida"] == "80 m²"
-    assert first["Estado"] == "Reformado"
-    assert re.fullmatch(r"\d{1,3}(\.\d{3})* €", first["Precio"]), first["Precio"]
-    assert re.fullmatch(r"\d\.\d{3} €/m²", first["Precio por m²"]), first["Precio por m²"]
-    assert any(t.startswith("Mediana de los testigos: ") for t in _texts(stubbed, "caption"))
+    assert rows[0] == {
+        "Distancia": "120 m",
+        "Superficie construida": "80 m²",
+        "Habitaciones": "2",
+        "Estado": "Reformado",
+        "Precio": "360.000 €",
+        "Precio por m²": "4.500 €/m²",
+    }
+    assert rows[5]["Distancia"] == "595 m"
+    assert rows[5]["Superficie construida"] == "140 m²"
+    assert "Mediana de los testigos: 4.744 €/m²." in _texts(at, "caption")
 
 
 def test_an_answer_without_testigos_or_confianza_is_shown_without_them() -> None:
@@ -170,7 +195,7 @@ def test_an_answer_without_testigos_or_confianza_is_shown_without_them() -> None
 
     answer = {
         "precio": 470_526.32,
-        "timestamp": "2026-12-06T00:13:51.152826Z",
+        "fecha": "2026-12-06T00:13:51.152826Z",
         "modelo": "m1",
         "precio_m2": 4_953.0,
     }
