@@ -149,7 +149,17 @@ TESTIGOS = {
 }
 
 
-def test_testigos_and_confianza_are_shown_beside_the_price() -> None:
+# An answer as the API gives it, before testigos and confianza.
+ANSWER = {
+    "precio": 470_526.32,
+    "fecha": "2026-12-06T00:13:51.152826Z",
+    "modelo": "m1",
+    "precio_m2": 4_953.0,
+}
+
+
+def _shown(answer: dict[str, Any]) -> Any:
+    """The first tab's result as the app shows ``answer``."""
     testing = require("streamlit.testing.v1", INSTALL)
 
     def script(answer: dict) -> None:  # type: ignore[type-arg]  # run from its source alone
@@ -157,15 +167,11 @@ def test_testigos_and_confianza_are_shown_beside_the_price() -> None:
 
         show(answer, synthetic=True)
 
-    answer = {
-        "precio": 470_526.32,
-        "fecha": "2026-12-06T00:13:51.152826Z",
-        "modelo": "m1",
-        "precio_m2": 4_953.0,
-        "confianza": "media",
-        "testigos": TESTIGOS,
-    }
-    at = testing.AppTest.from_function(script, args=(answer,), default_timeout=30).run()
+    return testing.AppTest.from_function(script, args=(answer,), default_timeout=30).run()
+
+
+def test_testigos_and_confianza_are_shown_beside_the_price() -> None:
+    at = _shown({**ANSWER, "confianza": "media", "testigos": TESTIGOS})
 
     assert not at.exception
     assert _metric(at, "Confianza") == "Media"
@@ -186,20 +192,7 @@ def test_testigos_and_confianza_are_shown_beside_the_price() -> None:
 
 
 def test_an_answer_without_testigos_or_confianza_is_shown_without_them() -> None:
-    testing = require("streamlit.testing.v1", INSTALL)
-
-    def script(answer: dict) -> None:  # type: ignore[type-arg]  # run from its source alone
-        from ui.valuation_tab import show
-
-        show(answer, synthetic=True)
-
-    answer = {
-        "precio": 470_526.32,
-        "fecha": "2026-12-06T00:13:51.152826Z",
-        "modelo": "m1",
-        "precio_m2": 4_953.0,
-    }
-    at = testing.AppTest.from_function(script, args=(answer,), default_timeout=30).run()
+    at = _shown(ANSWER)
 
     assert not at.exception
     assert _metric(at, "Precio estimado") == "470.500 €"
