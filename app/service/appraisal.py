@@ -103,7 +103,8 @@ def _prices(
 @dataclass(frozen=True)
 class Appraisals:
     """The appraisals of many homes as columns, one entry per home: what ``_appraisal``
-    answers for each but the area (``zona``), which files do not carry. Prices are in
+    answers for each but the area (``zona``), the testigos and the confidence grade, which
+    files do not carry. Prices are in
     euros rounded to the cent as ``round(x, 2)`` rounds them; ``inferior`` and
     ``superior`` are NaN for a bundle without an interval."""
 
@@ -113,7 +114,6 @@ class Appraisals:
     precio_m2: npt.NDArray[np.float64]
     advertencias: list[Sequence[Advertencia]]
     desconocidos: list[tuple[str, ...]]
-    confianza: list[Grade | None]
 
 
 def appraise_columns(
@@ -165,15 +165,6 @@ def appraise_columns(
         precio_m2=_cents(per_m2, lambda row: float(per_m2[row])),
         advertencias=advertencias,
         desconocidos=unknown,
-        # As one home's answer grades it: on the engine's price and the rounded bounds.
-        confianza=[None] * n
-        if parts.interval is None
-        else [
-            _grade(bundle, precio, lo, hi, warnings)
-            for precio, lo, hi, warnings in zip(
-                precios.tolist(), inferior.tolist(), superior.tolist(), advertencias, strict=True
-            )
-        ],
     )
 
 
