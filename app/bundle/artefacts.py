@@ -51,11 +51,6 @@ def sha256_file(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def read_manifest(directory: Path) -> Manifest:
-    """The bundle's manifest, validated."""
-    return parse_manifest(directory, manifest_bytes(directory))
-
-
 def manifest_bytes(directory: Path) -> bytes:
     """The manifest file's bytes, as they are on disk (what a signature covers)."""
     if not directory.is_dir():
