@@ -8,7 +8,6 @@ no training home lies near it.
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -58,14 +57,15 @@ class ZoneGrid:
             self._cells[(row, col)] = Zone(
                 median, homes, sigma, south, west, south + self._height, west + self._width
             )
-        # Each cell of the grid is resolved once, when first asked for.
-        self._resolve = lru_cache(maxsize=65536)(self._nearest)
+        # Every cell with a zone is resolved when the grid loads: a worker's memory is all
+        # taken at start, and does not grow (nor fragment) with the homes it is asked about.
+        self._resolved = self._nearest_cells()
 
     def zone(self, latitud: float, longitud: float) -> Zone | None:
         """The zone of a point, or None when no kept cell is within ``rings`` cells."""
         row = math.floor((latitud - self._lat0) / self._height)
         col = math.floor((longitud - self._lon0) / self._width)
-        return self._resolve(row, col)
+        return self._resolved.get((row, col))
 
     def zones(
         self, latitud: npt.NDArray[np.float64], longitud: npt.NDArray[np.float64]
@@ -81,21 +81,26 @@ class ZoneGrid:
         key = rows * (int(cols.max()) - low + 1) + (cols - low)
         _, first, which = np.unique(key, return_index=True, return_inverse=True)
         cells = zip(rows[first].tolist(), cols[first].tolist(), strict=True)
-        found = [self._resolve(r, c) for r, c in cells]
+        found = [self._resolved.get(cell) for cell in cells]
         return [found[i] for i in which.reshape(-1).tolist()]
 
-    def _nearest(self, row: int, col: int) -> Zone | None:
-        own = self._cells.get((row, col))
-        if own is not None:
-            return own
-        best: tuple[float, Zone] | None = None
-        for dr in range(-self.rings, self.rings + 1):
-            for dc in range(-self.rings, self.rings + 1):
-                cell = self._cells.get((row + dr, col + dc))
-                if cell is not None:
-                    distance = math.hypot(
-                        dr * self._height * KM_PER_DEG_LAT, dc * self._width * KM_PER_DEG_LON
-                    )
-                    if best is None or distance < best[0]:
-                        best = (distance, cell)
-        return best[1] if best else None
+    def _nearest_cells(self) -> dict[tuple[int, int], Zone]:
+        """The zone of every cell that has one: its own, or else the nearest kept cell up
+        to ``rings`` cells away (at equal distances, the first in rows then columns)."""
+        offsets = [
+            (
+                dr,
+                dc,
+                math.hypot(dr * self._height * KM_PER_DEG_LAT, dc * self._width * KM_PER_DEG_LON),
+            )
+            for dr in range(-self.rings, self.rings + 1)
+            for dc in range(-self.rings, self.rings + 1)
+        ]
+        best: dict[tuple[int, int], tuple[float, int, Zone]] = {}
+        for (row, col), zone in self._cells.items():
+            for order, (dr, dc, distance) in enumerate(offsets):
+                cell = (row - dr, col - dc)
+                found = best.get(cell)
+                if found is None or (distance, order) < found[:2]:
+                    best[cell] = (distance, order, zone)
+        return {cell: zone for cell, (_, _, zone) in best.items()} | self._cells
