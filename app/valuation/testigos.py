@@ -17,12 +17,7 @@ fewer, or another condition.
 """
 
 import math
-import statistics
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -48,11 +43,13 @@ MAX_RINGS = 8
 # No testigo lies farther than this, in km.
 REACH_KM = round(MAX_RINGS * min(CELL[0] * KM_PER_DEG_LAT, CELL[1] * KM_PER_DEG_LON), 1)
 MAX_ROWS = 2_000_000  # what a bundle may hold: a city's listings, many times over
-# Each cell's candidates, as indices into the table, are kept for the next home in that
-# cell while they fit in this many bytes (the least recently used are let go): a bound
-# that does not grow with the bundle, whose blocks overlap nine times over or more.
-BLOCK_CACHE_BYTES = 32 * 2**20
-_ENTRY_BYTES = 200  # a cache entry's own cost beside its array, so empty blocks count too
+# Every cell's candidates are found when the table loads, so a worker's memory is all
+# taken at start and does not grow (nor fragment) with the homes it is asked about. Both
+# bounds are far above a city's: Madrid's homes span ~90 x 80 cells with ~1 million
+# candidates in all; a region of ~250 x 250 km, or 32 million candidates (128 MiB), is
+# refused.
+MAX_CELLS = 1_000_000
+MAX_CANDIDATES = 32_000_000
 
 _M_LAT = KM_PER_DEG_LAT * 1000
 _M_LON = KM_PER_DEG_LON * 1000
@@ -95,10 +92,16 @@ class Testigos:
         self.rows = n
         rows = np.floor(table[:, 0] / CELL[0]).astype(np.int64)
         cols = np.floor(table[:, 1] / CELL[1]).astype(np.int64)
-        self._row0 = int(rows.min()) if n else 0
-        self._col0 = int(cols.min()) if n else 0
-        self._width = int(cols.max()) - self._col0 + 1 if n else 1
-        self._height = int(rows.max()) - self._row0 + 1 if n else 0
+        # The grid reaches MAX_RINGS cells beyond the homes: a point farther out has none.
+        self._row0 = int(rows.min()) - MAX_RINGS if n else 0
+        self._col0 = int(cols.min()) - MAX_RINGS if n else 0
+        self._height = int(rows.max()) + MAX_RINGS + 1 - self._row0 if n else 0
+        self._width = int(cols.max()) + MAX_RINGS + 1 - self._col0 if n else 0
+        if self._height * self._width > MAX_CELLS:
+            raise ValueError(
+                f"its homes spread over {self._height} x {self._width} cells of the search "
+                f"grid, more than the {MAX_CELLS} allowed"
+            )
         keys = (rows - self._row0) * self._width + (cols - self._col0)
         order = np.argsort(keys, kind="stable")
         self._table = table[order]
@@ -117,15 +120,18 @@ class Testigos:
             [(self._table[:, 4] != code) * CONDITION_UNIT for code in range(len(labels))],
             dtype=np.float64,
         ).reshape(len(labels), n)
-        # Homes of cell k are rows _starts[k] to _starts[k + 1] of the sorted table, and the
-        # cells of one grid row are contiguous: a block of cells is one slice per row.
-        self._starts = np.searchsorted(
-            keys[order], np.arange(self._height * self._width + 1)
-        ).tolist()
-        # How many rings each cell's search takes, found once per cell.
-        self._rings = lru_cache(maxsize=65536)(self._rings_needed)
-        # Gathering a block's slices costs more than scoring it: each cell's is kept.
-        self._candidates = _Cache(self._candidates_of, BLOCK_CACHE_BYTES)
+        # Cell k's candidates are _candidates[_bounds[k]:_bounds[k + 1]].
+        self._candidates, bounds = _candidates(
+            np.bincount(keys, minlength=self._height * self._width).reshape(
+                self._height, self._width
+            )
+        )
+        self._bounds: list[int] = bounds.tolist()
+
+    @property
+    def candidates(self) -> int:
+        """How many candidates the cells hold in all (a home is one of several cells')."""
+        return len(self._candidates)
 
     def find(
         self,
@@ -137,9 +143,13 @@ class Testigos:
     ) -> Found:
         """The ``SHOWN`` most comparable testigos (fewer where fewer lie within reach)."""
         row = math.floor(latitud / CELL[0]) - self._row0
-        near = self._candidates.get((row, math.floor(longitud / CELL[1]) - self._col0))
-        if not len(near):
+        col = math.floor(longitud / CELL[1]) - self._col0
+        if not (0 <= row < self._height and 0 <= col < self._width):
             return Found([], None)
+        first, last = self._bounds[row * self._width + col : row * self._width + col + 2]
+        if first == last:
+            return Found([], None)
+        near = self._candidates[first:last]
         home = np.array(
             [
                 latitud * _M_LAT / METRES_PER_UNIT,
@@ -153,10 +163,8 @@ class Testigos:
         score = np.abs(self._position.take(near, axis=1) - home[:, None]).sum(axis=0)
         code = self._codes.get(condicion)
         score += self._other[code].take(near) if code is not None else CONDITION_UNIT
-        best = (
-            np.argpartition(score, SHOWN)[:SHOWN] if len(score) > SHOWN else np.arange(len(score))
-        )
-        best = best[np.argsort(score[best], kind="stable")]
+        best = score.argpartition(SHOWN)[:SHOWN] if len(score) > SHOWN else np.arange(len(score))
+        best = best[score[best].argsort(kind="stable")]
         return self._found(self._table.take(near[best], axis=0).tolist(), latitud, longitud)
 
     def _found(self, rows: list[list[float]], latitud: float, longitud: float) -> Found:
@@ -178,66 +186,52 @@ class Testigos:
                     "precio_m2": round(price / area, 2),
                 }
             )
-        return Found(viviendas, round(statistics.median(per_m2), 2))
-
-    @property
-    def cached_bytes(self) -> int:
-        """What the cells' candidate cache holds now (at most ``BLOCK_CACHE_BYTES``)."""
-        return self._candidates.bytes
-
-    def _candidates_of(self, cell: tuple[int, int]) -> npt.NDArray[np.int32]:
-        """The homes of the smallest block of cells around ``cell`` holding at least
-        ``CANDIDATES`` of them, up to ``MAX_RINGS`` cells away (rows of the sorted table)."""
-        row, col = cell
-        slices = self._block(row, col, self._rings(row, col))
-        if not slices:
-            return np.empty(0, dtype=np.int32)
-        return np.concatenate([np.arange(start, end, dtype=np.int32) for start, end in slices])
-
-    def _rings_needed(self, row: int, col: int) -> int:
-        for rings in range(1, MAX_RINGS):
-            if sum(end - start for start, end in self._block(row, col, rings)) >= CANDIDATES:
-                return rings
-        return MAX_RINGS
-
-    def _block(self, row: int, col: int, rings: int) -> list[tuple[int, int]]:
-        first, last = max(col - rings, 0), min(col + rings, self._width - 1)
-        if first > last:
-            return []
-        starts = self._starts
-        return [
-            (starts[r * self._width + first], starts[r * self._width + last + 1])
-            for r in range(max(row - rings, 0), min(row + rings, self._height - 1) + 1)
-        ]
+        per_m2.sort()
+        half = len(per_m2) // 2
+        median = per_m2[half] if len(per_m2) % 2 else (per_m2[half - 1] + per_m2[half]) / 2
+        return Found(viviendas, round(median, 2))
 
 
-class _Cache:
-    """``build(key)``'s arrays, kept by key while their bytes fit in ``budget``; the least
-    recently used are let go first. Safe to share between threads."""
+def _candidates(
+    counts: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+    """For every cell of a grid whose cells hold ``counts`` homes (homes numbered cell by
+    cell, row by row), the homes of the smallest square block of cells around it that
+    holds at least ``CANDIDATES`` of them, ``MAX_RINGS`` cells around at most: all of them
+    in one array, and where each cell's begin (the bounds of cell k are items k and k + 1);
+    ``ValueError`` past ``MAX_CANDIDATES``."""
+    height, width = counts.shape
+    cells = height * width
+    # Homes in any block of cells, from a running sum over both axes.
+    running = np.zeros((height + 1, width + 1), dtype=np.int64)
+    running[1:, 1:] = counts.cumsum(axis=0).cumsum(axis=1)
+    row, col = np.divmod(np.arange(cells), max(width, 1))
 
-    def __init__(
-        self, build: Callable[[tuple[int, int]], npt.NDArray[np.int32]], budget: int
-    ) -> None:
-        self._build = build
-        self._budget = budget
-        self._entries: OrderedDict[tuple[int, int], npt.NDArray[np.int32]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.bytes = 0
+    def block(rings: npt.NDArray[np.int64] | int) -> tuple[npt.NDArray[np.int64], ...]:
+        top, bottom = np.maximum(row - rings, 0), np.minimum(row + rings, height - 1) + 1
+        left, right = np.maximum(col - rings, 0), np.minimum(col + rings, width - 1) + 1
+        homes = running[bottom, right] - running[top, right] - running[bottom, left]
+        return top, bottom, left, right, homes + running[top, left]
 
-    def get(self, key: tuple[int, int]) -> npt.NDArray[np.int32]:
-        """The array for ``key``, built on first use."""
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None:
-                self._entries.move_to_end(key)
-                return found
-        # Built outside the lock: two threads may build one key, and the second is dropped.
-        built = self._build(key)
-        with self._lock:
-            if key not in self._entries:
-                self._entries[key] = built
-                self.bytes += built.nbytes + _ENTRY_BYTES
-                while self.bytes > self._budget:
-                    _, dropped = self._entries.popitem(last=False)
-                    self.bytes -= dropped.nbytes + _ENTRY_BYTES
-        return built
+    rings = np.full(cells, MAX_RINGS, dtype=np.int64)
+    for ring in range(MAX_RINGS - 1, 0, -1):  # downwards: the smallest enough is kept
+        rings[block(ring)[-1] >= CANDIDATES] = ring
+    top, bottom, left, right, homes = block(rings)
+    bounds = np.zeros(cells + 1, dtype=np.int64)
+    np.cumsum(homes, out=bounds[1:])
+    if bounds[-1] > MAX_CANDIDATES:
+        raise ValueError(
+            f"its homes would be searched as {bounds[-1]} candidates, more than the "
+            f"{MAX_CANDIDATES} allowed"
+        )
+    # A block is one run of homes per row of cells it covers: the runs of every block.
+    searched = np.flatnonzero(homes)
+    runs = (bottom - top)[searched]
+    block_of = np.repeat(searched, runs)
+    grid_row = top[block_of] + np.arange(runs.sum()) - np.repeat(np.cumsum(runs) - runs, runs)
+    starts = np.zeros(cells + 1, dtype=np.int64)
+    np.cumsum(counts.reshape(-1), out=starts[1:])
+    begin = starts[grid_row * width + left[block_of]]
+    length = starts[grid_row * width + right[block_of]] - begin
+    offset = np.repeat(begin - (np.cumsum(length) - length), length)
+    return (offset + np.arange(len(offset))).astype(np.int32), bounds

@@ -98,8 +98,7 @@ def _brute_force(
 
 
 def test_the_lookup_finds_what_scoring_every_home_finds() -> None:
-    with np.load(EMBEDDED_MODEL_DIR / t.TESTIGOS_FILE) as npz:
-        arrays = {name: npz[name] for name in npz.files}
+    arrays = _embedded_arrays()
     table = t.Testigos(arrays)
     # Homes like the training data, and points anywhere in the API's box: the city's
     # edges, where the search widens ring by ring, and beyond its reach.
@@ -120,25 +119,31 @@ def test_the_lookup_finds_what_scoring_every_home_finds() -> None:
         for _ in range(200)
     ]
 
-    for home in homes * 2:  # the second time from the cells' cache
+    for home in homes:
         assert table.find(*home) == _brute_force(arrays, *home), home
-    assert 0 < table.cached_bytes <= t.BLOCK_CACHE_BYTES
 
 
-def test_the_cells_cache_stays_within_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+def _embedded_arrays() -> dict[str, Any]:
     with np.load(EMBEDDED_MODEL_DIR / t.TESTIGOS_FILE) as npz:
-        arrays = {name: npz[name] for name in npz.files}
-    homes = [
-        (f.latitud, f.longitud, f.superficie_construida, f.habitaciones, f.condicion)
-        for f in generate(100, 3).formularios
-    ]
-    expected = [t.Testigos(arrays).find(*home) for home in homes]
-    monkeypatch.setattr(t, "BLOCK_CACHE_BYTES", 20_000)  # a few cells' worth
-    table = t.Testigos(arrays)
+        return {name: npz[name] for name in npz.files}
 
-    for home, answer in zip(homes * 2, expected * 2, strict=True):
-        assert table.find(*home) == answer
-        assert table.cached_bytes <= 20_000
+
+def test_a_table_spread_over_too_many_cells_is_refused() -> None:
+    arrays = _embedded_arrays()
+    arrays["latitud"] = arrays["latitud"].copy()
+    arrays["latitud"][0] = 0.0  # one home at the equator: a grid from there to Madrid
+
+    with pytest.raises(ValueError, match=r"spread over \d+ x \d+ cells .* more than the"):
+        t.Testigos(arrays)
+
+
+def test_a_table_with_too_many_candidates_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    arrays = _embedded_arrays()
+    table = t.Testigos(arrays)
+    monkeypatch.setattr(t, "MAX_CANDIDATES", table.candidates - 1)
+
+    with pytest.raises(ValueError, match=f"as {table.candidates} candidates, more than"):
+        t.Testigos(arrays)
 
 
 def test_an_appraisal_shows_six_near_and_alike_homes(embedded: TestClient) -> None:
