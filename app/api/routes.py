@@ -34,7 +34,7 @@ from app.schemas.prediccion import (
     PrediccionLote,
     PrediccionLoteDetalle,
 )
-from app.service.appraisal import Options, appraise, appraise_batch
+from app.service.appraisal import DetailedBatch, Options, appraise, appraise_batch
 from app.service.evaluation import evaluate
 
 
@@ -106,7 +106,7 @@ def predecir(context: Context, formulario: Formulario, params: ParametrosPredicc
 
 def predecir_lote(
     context: Context, lote: Lote, params: ParametrosLote
-) -> PrediccionLote | PrediccionLoteDetalle:
+) -> PrediccionLote | Response:
     """Appraise many homes in one call, in the order sent: their prices, or with
     ``?detalle=true`` each home's whole appraisal."""
     rows = context.settings.max_batch_rows
@@ -115,9 +115,9 @@ def predecir_lote(
     context.instruments.batch("/predecir/lote", len(lote.formularios))
     if isinstance(result, PrediccionLote):
         context.instruments.priced(result.precios)
-    else:
-        _count_answered(context.instruments, result.resultados)
-    return result
+        return result
+    body = detail_json(result, lambda chunk: _count_answered(context.instruments, chunk))
+    return Response(body, media_type="application/json")
 
 
 def evaluar(context: Context, peticion: PeticionEvaluacion, _: None) -> Evaluacion:
@@ -194,7 +194,7 @@ ROUTES: tuple[Route, ...] = (
 )  # fmt: skip
 
 
-# Appraisals serialised at once in a detailed batch's answer.
+# Appraisals made and serialised at once in a detailed batch's answer.
 CHUNK_ROWS = 500
 _APPRAISALS: TypeAdapter[list[Prediccion]] = TypeAdapter(list[Prediccion])
 _DETAIL_HEAD = b'{"resultados":['
@@ -202,23 +202,23 @@ _DETAIL_HEAD = b'{"resultados":['
 
 def to_json(result: BaseModel) -> bytes:
     """A handler's answer, serialised once by pydantic."""
-    if isinstance(result, PrediccionLoteDetalle):
-        return _detail_json(result)
     # model_dump_json() without its str round trip: the same bytes.
     return result.__pydantic_serializer__.to_json(result)
 
 
-def _detail_json(result: PrediccionLoteDetalle) -> bytes:
-    """The same bytes as serialising ``result`` at once, written ``CHUNK_ROWS`` appraisals
-    at a time and each chunk dropped once written (``result`` is left without them): one
-    pydantic call over a whole large batch, and freeing it at once, held the GIL long
-    enough to stall the event loop's other requests (``app.api.offload``)."""
-    rows = result.resultados
+def detail_json(
+    batch: DetailedBatch, answered: Callable[[list[Prediccion]], None] = lambda _: None
+) -> bytes:
+    """The bytes of the whole ``PrediccionLoteDetalle``, its appraisals made and written
+    ``CHUNK_ROWS`` at a time (each chunk ``answered``, then dropped): one pydantic call
+    over a whole large batch held the GIL long enough to stall the event loop's other
+    requests (``app.api.offload``), and all its objects at once pinned memory."""
     parts = []
-    while rows:
-        parts.append(_APPRAISALS.dump_json(rows[:CHUNK_ROWS])[1:-1])
-        del rows[:CHUNK_ROWS]
-    rest = result.__pydantic_serializer__.to_json(result)  # {"resultados":[],"fecha":…}
+    for chunk in batch.chunks(CHUNK_ROWS):
+        answered(chunk)
+        parts.append(_APPRAISALS.dump_json(chunk)[1:-1])
+        del chunk
+    rest = to_json(batch.head())  # {"resultados":[],"fecha":…}
     if not rest.startswith(_DETAIL_HEAD + b"]"):
         raise AssertionError(f"unexpected shape of a detailed batch: {rest[:40]!r}")
     return _DETAIL_HEAD + b",".join(parts) + rest[len(_DETAIL_HEAD) :]

@@ -2,7 +2,7 @@
 warnings outside the training data, comparable homes, a confidence grade and, when asked,
 what drives it)."""
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,11 +50,34 @@ def appraise(bundle: Bundle, formulario: Formulario, options: Options = Options(
     return _appraisal(bundle, formulario, precio, options.language, explanation, 0)
 
 
+@dataclass(frozen=True)
+class DetailedBatch:
+    """A detailed batch's answer: ``PrediccionLoteDetalle`` with its appraisals made
+    ``chunks`` at a time, so that they need not all be alive at once. A large batch's
+    hundreds of thousands of objects, alive together while the event loop kept allocating
+    beside them, left the allocator's arenas pinned by a few survivors each: a worker
+    kept ~100 MB after a burst of such batches."""
+
+    rows: int
+    fecha: datetime
+    modelo: str
+    make: Callable[[int], Prediccion]  # the appraisal of the i-th home
+
+    def chunks(self, size: int) -> Iterator[list[Prediccion]]:
+        """The appraisals in order, ``size`` at a time."""
+        for start in range(0, self.rows, size):
+            yield [self.make(i) for i in range(start, min(start + size, self.rows))]
+
+    def head(self) -> PrediccionLoteDetalle:
+        """The answer without its appraisals."""
+        return PrediccionLoteDetalle(resultados=[], fecha=self.fecha, modelo=self.modelo)
+
+
 def appraise_batch(
     bundle: Bundle, lote: Lote, max_rows: int, detail: bool = False, options: Options = Options()
-) -> PrediccionLote | PrediccionLoteDetalle:
-    """One price per home in the order sent, or (``detail``) one whole appraisal each;
-    refused above ``max_rows`` homes."""
+) -> PrediccionLote | DetailedBatch:
+    """One price per home in the order sent, or (``detail``) one whole appraisal each, made
+    as they are read; refused above ``max_rows`` homes."""
     homes = lote.formularios
     if len(homes) > max_rows:
         raise too_many_rows(len(homes), max_rows, "formularios")
@@ -71,13 +94,12 @@ def appraise_batch(
     if not detail:
         return PrediccionLote(precios=precios.round(2).tolist(), fecha=now, modelo=bundle.version)
     explanation = _explain(bundle, x) if options.explain else None
-    resultados = [
-        _appraisal(bundle, home, float(precio), options.language, explanation, i, now)
-        for i, (home, precio) in enumerate(zip(homes, precios, strict=True))
-    ]
-    return PrediccionLoteDetalle.model_construct(
-        resultados=resultados, fecha=now, modelo=bundle.version
-    )
+    language = options.language
+
+    def make(i: int) -> Prediccion:
+        return _appraisal(bundle, homes[i], float(precios[i]), language, explanation, i, now)
+
+    return DetailedBatch(len(homes), now, bundle.version, make)
 
 
 def _prices(

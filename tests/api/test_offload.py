@@ -14,14 +14,14 @@ import numpy as np
 import numpy.typing as npt
 
 from app.api.offload import HeavyWork
-from app.api.routes import CHUNK_ROWS, _detail_json
+from app.api.routes import CHUNK_ROWS, detail_json
 from app.bundle.loader import load_bundle
 from app.config import Settings
 from app.engines import Engine
 from app.main import create_app
 from app.schemas.formulario import FORMULARIO_EJEMPLO
 from app.schemas.prediccion import Lote, PrediccionLoteDetalle
-from app.service.appraisal import Options, appraise_batch
+from app.service.appraisal import DetailedBatch, Options, appraise_batch
 from benchmarks.reliability import HealthWatch
 from tests.helpers import (
     http_request,
@@ -82,18 +82,28 @@ def test_health_is_answered_while_a_large_batch_is_computed(tiny_bundle: Path) -
     assert engine.waited_for_health
 
 
-def test_a_detailed_batch_is_written_in_chunks_with_the_same_bytes(tiny_bundle: Path) -> None:
+def test_a_detailed_batch_is_made_and_written_in_chunks_with_the_same_bytes(
+    tiny_bundle: Path,
+) -> None:
     bundle = load_bundle(tiny_bundle)
     lote = Lote.model_validate({"formularios": sample_homes(2 * CHUNK_ROWS + 7)})
     options = Options(explain=True)
-    whole = appraise_batch(bundle, lote, 10_000, detail=True, options=options)
-    assert isinstance(whole, PrediccionLoteDetalle)
-    expected = whole.__pydantic_serializer__.to_json(whole)
+    batch = appraise_batch(bundle, lote, 10_000, detail=True, options=options)
+    assert isinstance(batch, DetailedBatch)
+    whole = PrediccionLoteDetalle(
+        resultados=[batch.make(i) for i in range(batch.rows)],
+        fecha=batch.fecha,
+        modelo=batch.modelo,
+    )
+    sizes: list[int] = []
 
-    assert _detail_json(whole) == expected
-    assert whole.resultados == []  # each chunk was dropped once written
-    empty = PrediccionLoteDetalle(resultados=[], fecha=whole.fecha, modelo=whole.modelo)
-    assert _detail_json(empty) == empty.model_dump_json().encode()
+    assert (
+        detail_json(batch, lambda chunk: sizes.append(len(chunk)))
+        == whole.model_dump_json().encode()
+    )
+    assert sizes == [CHUNK_ROWS, CHUNK_ROWS, 7]
+    empty = replace(batch, rows=0)
+    assert detail_json(empty) == empty.head().model_dump_json().encode()
 
 
 def test_heavy_work_runs_one_piece_at_a_time_with_the_collector_paused() -> None:
