@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse
 from fastapi_offline import FastAPIOffline
 
 from app import logs, tracing
+from app.allocator import keep_large_blocks_apart
 from app.api.dispatch import Dispatcher
 from app.api.docs import document_routes
 from app.api.offload import HeavyWork
@@ -110,6 +111,7 @@ def create_app(
         except SettingsProblemError as exc:  # one line, not uvicorn's traceback
             raise SystemExit(f"tasador: {exc}") from None
     logs.ensure_handler(settings.log_level, settings.log_format)
+    keep_large_blocks_apart()
     traces = None
     if span_exporter is not None or tracing.wanted(settings.tracing):
         traces = tracing.Tracing(VERSION, span_exporter)
