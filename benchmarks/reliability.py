@@ -718,11 +718,12 @@ def burst(
 ) -> dict[str, Any]:
     """The review's finding 4: ``clients`` clients sending the largest batch with
     ``detalle`` and ``explicar`` back to back for ``seconds`` to one fresh server (warmed
-    by one such batch, so the explanation engine it keeps is built), with ``/health``
+    by one explained home, so the explanation engine it keeps is built, and nothing of a
+    batch is in the memory measured before), with ``/health``
     polled meanwhile; resident memory before, at its peak and ``settle`` s after."""
     batch = _max_batch()
     with started(Target("current"), env) as server:
-        post(server.port, EXPLAINED, batch)
+        post(server.port, EXPLAINED, json.dumps({"formularios": _homes(1)}).encode())
         time.sleep(settle)
         name = f"{clients} clients × explained batches for {seconds:g} s"
         row = measure(name, "current", server, clients_for(clients, seconds, EXPLAINED, batch))
