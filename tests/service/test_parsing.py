@@ -41,6 +41,20 @@ def test_whole_floats_count_as_integers(client: TestClient, formulario: dict[str
     assert client.post("/predecir", json=formulario).json()["precio"] == as_int
 
 
+def test_whole_floats_in_a_lote_count_as_integers(client: TestClient) -> None:
+    homes = sample_homes(20)
+    as_ints = client.post("/predecir/lote", json={"formularios": homes}).json()["precios"]
+    counts = {"habitaciones": 3, "baños": 2, "antiguedad": 40}
+    alone = [{**homes[-1], **counts}]
+    expected = client.post("/predecir/lote", json={"formularios": alone}).json()["precios"]
+    homes[-1] = {**homes[-1], **{name: float(value) for name, value in counts.items()}}
+
+    response = client.post("/predecir/lote", json={"formularios": homes})
+
+    assert response.status_code == 200
+    assert response.json()["precios"] == as_ints[:-1] + expected
+
+
 BAD_FIELDS = [
     pytest.param("latitud", "40.4", "valid number", id="string-number"),
     pytest.param("latitud", 0, "greater than or equal to 40.31", id="latitud-outside-madrid"),
