@@ -16,6 +16,7 @@ second pass that keeps them; more get one summary problem. No answer lists more 
 from functools import cache
 from typing import Any, TypeVar, get_args
 
+import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from app.refusals import InvalidInputError, too_many_rows
@@ -41,11 +42,11 @@ def _parse_json(model: type[ModelT], body: bytes, max_rows: int | None) -> Model
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
         )
     if model.rows_field is not None and max_rows is not None:
-        objects = body.count(b"{") - 1  # the batch itself is one
+        objects = _occurrences(body, b"{") - 1  # the batch itself is one
         if objects > max_rows:
             raise too_many_rows(objects, max_rows, model.rows_field)
     parsed = _validate(lenient(model, "ignore"), body)
-    unknown = body.count(b":") - _keys(parsed)
+    unknown = _occurrences(body, b":") - _keys(parsed)
     if unknown > MAX_LOCATED:
         raise InvalidInputError(
             [
@@ -65,6 +66,12 @@ def _parse_json(model: type[ModelT], body: bytes, max_rows: int | None) -> Model
     if problems:
         raise InvalidInputError(_capped(problems, len(problems)))
     return parsed  # type: ignore[return-value]  # the lenient twin is a subclass
+
+
+def _occurrences(body: bytes, byte: bytes) -> int:
+    """How many times ``byte`` occurs in ``body``: numpy compares a large body's bytes
+    several times faster than ``bytes.count`` counts one."""
+    return int(np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == ord(byte)))
 
 
 def _validate(model: type[ModelT], body: bytes) -> ModelT:
