@@ -10,12 +10,12 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
     ValidationInfo,
-    field_validator,
 )
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
@@ -56,6 +56,18 @@ def _whole_number(value: Any) -> Any:
                 "int_from_float", "Input should be a whole number, got {value}", {"value": value}
             )
         return int(value)
+    return value
+
+
+def _util_within_construida(value: float, info: ValidationInfo) -> float:
+    """A known usable area, refused above the built area."""
+    construida = info.data.get("superficie_construida")
+    if construida is not None and value > construida:
+        raise PydanticCustomError(
+            "superficie_util_too_large",
+            "superficie_util ({util}) cannot exceed superficie_construida ({construida})",
+            {"util": value, "construida": construida},
+        )
     return value
 
 
@@ -129,10 +141,18 @@ class Formulario(RequestModel):
         default=None,
         description="Age of the building, years; left out or null when unknown.",
     )
-    superficie_util: Annotated[Number | None, Ejemplo(82.0)] = Field(
+    # Bounds and check inside the optional: pydantic-core checks the bounds, and an
+    # unknown area (null) costs no Python call.
+    superficie_util: Annotated[
+        Annotated[
+            Number,
+            Field(ge=SUPERFICIE_MIN, le=SUPERFICIE_MAX),
+            AfterValidator(_util_within_construida),
+        ]
+        | None,
+        Ejemplo(82.0),
+    ] = Field(
         default=None,
-        ge=SUPERFICIE_MIN,
-        le=SUPERFICIE_MAX,
         description="Usable area in m², at most the built area; left out or null when unknown.",
     )
     ascensor: Annotated[Flag, Ejemplo(True)] = Field(description="Building has a lift.")
@@ -142,18 +162,6 @@ class Formulario(RequestModel):
     condicion: Annotated[Condicion, Ejemplo(Condicion.EN_BUEN_ESTADO.value)] = Field(
         description="State of the home."
     )
-
-    @field_validator("superficie_util")
-    @classmethod
-    def _util_within_construida(cls, value: float | None, info: ValidationInfo) -> float | None:
-        construida = info.data.get("superficie_construida")
-        if value is not None and construida is not None and value > construida:
-            raise PydanticCustomError(
-                "superficie_util_too_large",
-                "superficie_util ({util}) cannot exceed superficie_construida ({construida})",
-                {"util": value, "construida": construida},
-            )
-        return value
 
 
 def ejemplo(model: Any) -> dict[str, Any]:
