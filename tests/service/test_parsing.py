@@ -193,6 +193,28 @@ def test_lote_names_the_bad_row_and_field(client: TestClient) -> None:
     assert error["loc"] == ["body", "formularios", 2, "superficie_util"]
 
 
+@pytest.mark.parametrize("rows", [4, 400], ids=["small-body", "large-body"])
+def test_lote_names_an_unknown_field_in_its_row(client: TestClient, rows: int) -> None:
+    homes = sample_homes(rows)
+    homes[rows // 2]["piscina"] = True
+
+    error = first_error(client.post("/predecir/lote", json={"formularios": homes}))
+
+    assert error["loc"] == ["body", "formularios", rows // 2, "piscina"]
+    assert error["type"] == "extra_forbidden"
+
+
+@pytest.mark.parametrize("rows", [4, 400], ids=["small-body", "large-body"])
+def test_lote_over_the_row_limit_is_refused_whatever_its_size(
+    client_factory: ClientFactory, rows: int
+) -> None:
+    with client_factory(max_batch_rows=rows - 1) as client:
+        error = first_error(client.post("/predecir/lote", json={"formularios": sample_homes(rows)}))
+
+    assert error["loc"] == ["body", "formularios"]
+    assert f"at most {rows - 1}" in error["msg"]
+
+
 def test_empty_lote_is_refused(client: TestClient) -> None:
     error = first_error(client.post("/predecir/lote", json={"formularios": []}))
 
