@@ -10,12 +10,12 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
     AliasChoices,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
     ValidationInfo,
+    field_validator,
 )
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
@@ -59,40 +59,36 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-def _util_within_construida(value: float, info: ValidationInfo) -> float:
-    """A known usable area, refused above the built area."""
-    construida = info.data.get("superficie_construida")
-    if construida is not None and value > construida:
-        raise PydanticCustomError(
-            "superficie_util_too_large",
-            "superficie_util ({util}) cannot exceed superficie_construida ({construida})",
-            {"util": value, "construida": construida},
-        )
-    return value
-
-
 @dataclass(frozen=True)
 class Count:
-    """A whole number from ``ge`` to ``le`` (``Annotated[int, Count(0, 30)]``).
+    """Marks a whole number, within the bounds given before it:
+    ``Annotated[int, Field(ge=0, le=30), Count()]``, or ``int | None`` for an optional one.
 
     Validated strictly (``app.service.parsing`` tries a body so first), a JSON integer is
     checked by pydantic-core alone, so a batch of valid homes costs no Python call per
     count. Otherwise ``_whole_number`` also takes 3.0 as 3 and words every refusal; strict
     validation accepts a subset of that, with the same values, so a body refused strictly
-    is validated again to say why."""
-
-    ge: int
-    le: int
+    is validated again to say why. The bounds stay the field's own (``Ge``/``Le`` in its
+    metadata, as ``app.home_files`` reads them); written before this mark, pydantic puts
+    them in the integer's schema, inside any ``None``, and not in Python calls around it."""
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> CoreSchema:
-        return core_schema.lax_or_strict_schema(
-            lax_schema=core_schema.no_info_before_validator_function(
-                _whole_number, core_schema.int_schema(ge=self.ge, le=self.le)
-            ),
-            strict_schema=core_schema.int_schema(ge=self.ge, le=self.le, strict=True),
-        )
+        bounded = handler(source)
+        if bounded["type"] == "nullable":  # None stays None, in either mode
+            return {**bounded, "schema": _whole(bounded["schema"])}
+        return _whole(bounded)
+
+
+def _whole(bounded: CoreSchema) -> CoreSchema:
+    """``bounded`` (an integer's schema) in strict mode; ``_whole_number`` first in lax."""
+    if bounded["type"] != "int":
+        raise TypeError(f"Count marks an int, not a {bounded['type']} schema")
+    return core_schema.lax_or_strict_schema(
+        lax_schema=core_schema.no_info_before_validator_function(_whole_number, bounded),
+        strict_schema={**bounded, "strict": True},
+    )
 
 
 # strict: JSON true or false only (1, "yes" and "true" are refused), like the numbers.
@@ -125,34 +121,26 @@ class Formulario(RequestModel):
     superficie_construida: Annotated[Number, Ejemplo(95.0)] = Field(
         ge=SUPERFICIE_MIN, le=SUPERFICIE_MAX, description="Built area in m²."
     )
-    banos: Annotated[Annotated[int, Count(1, BANOS_MAX)] | None, Ejemplo(2)] = Field(
+    banos: Annotated[int | None, Field(ge=1, le=BANOS_MAX), Count(), Ejemplo(2)] = Field(
         default=None,
         alias="baños",
         validation_alias=AliasChoices("baños", "banos"),
         description="Bathrooms (also accepted as `banos`); left out or null when unknown.",
     )
-    habitaciones: Annotated[int, Count(0, HABITACIONES_MAX), Ejemplo(3)] = Field(
+    habitaciones: Annotated[int, Field(ge=0, le=HABITACIONES_MAX), Count(), Ejemplo(3)] = Field(
         description="Bedrooms; 0 = studio."
     )
     jardin: Annotated[Flag, Ejemplo(False)] = Field(
         description="Has a garden or shared green area."
     )
-    antiguedad: Annotated[Annotated[int, Count(0, ANTIGUEDAD_MAX)] | None, Ejemplo(45)] = Field(
+    antiguedad: Annotated[int | None, Field(ge=0, le=ANTIGUEDAD_MAX), Count(), Ejemplo(45)] = Field(
         default=None,
         description="Age of the building, years; left out or null when unknown.",
     )
-    # Bounds and check inside the optional: pydantic-core checks the bounds, and an
-    # unknown area (null) costs no Python call.
-    superficie_util: Annotated[
-        Annotated[
-            Number,
-            Field(ge=SUPERFICIE_MIN, le=SUPERFICIE_MAX),
-            AfterValidator(_util_within_construida),
-        ]
-        | None,
-        Ejemplo(82.0),
-    ] = Field(
+    superficie_util: Annotated[Number | None, Ejemplo(82.0)] = Field(
         default=None,
+        ge=SUPERFICIE_MIN,
+        le=SUPERFICIE_MAX,
         description="Usable area in m², at most the built area; left out or null when unknown.",
     )
     ascensor: Annotated[Flag, Ejemplo(True)] = Field(description="Building has a lift.")
@@ -162,6 +150,18 @@ class Formulario(RequestModel):
     condicion: Annotated[Condicion, Ejemplo(Condicion.EN_BUEN_ESTADO.value)] = Field(
         description="State of the home."
     )
+
+    @field_validator("superficie_util")
+    @classmethod
+    def _util_within_construida(cls, value: float | None, info: ValidationInfo) -> float | None:
+        construida = info.data.get("superficie_construida")
+        if value is not None and construida is not None and value > construida:
+            raise PydanticCustomError(
+                "superficie_util_too_large",
+                "superficie_util ({util}) cannot exceed superficie_construida ({construida})",
+                {"util": value, "construida": construida},
+            )
+        return value
 
 
 def ejemplo(model: Any) -> dict[str, Any]:
