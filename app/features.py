@@ -18,7 +18,7 @@ declared in the schema; categories go through the bundle's encodings.
 
 import math
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from operator import attrgetter
@@ -167,8 +167,9 @@ class FeatureError(ValueError):
     """The bundle's features or encodings do not fit the ``Formulario`` schema."""
 
 
-# Up to this many homes, the location columns are computed home by home in Python; past
-# it, on whole columns in numpy, whose fixed cost per call only pays off for more homes.
+# Up to this many homes, the values are read and the location columns computed home by
+# home in Python; past it, a column at a time in numpy, whose fixed cost per call only pays
+# off for more homes.
 ROW_BY_ROW = 8
 
 
@@ -227,30 +228,51 @@ class FeatureBuilder:
     def matrix(self, formularios: Sequence[Formulario]) -> npt.NDArray[np.float64]:
         """An ``(n, n_features)`` float64 matrix, one row per home, in the given order;
         NaN where a value is unknown."""
+        n = len(formularios)
+        if n > ROW_BY_ROW:
+            # Attribute by attribute: a pass over the homes per column costs less than a
+            # Python list per home. numpy reads None as NaN, as in a row.
+            def numbers(attribute: str) -> npt.NDArray[np.float64]:
+                return np.fromiter(map(attrgetter(attribute), formularios), np.float64, n)
+
+            return self._read_columns(
+                n, numbers, lambda attribute: map(attrgetter(attribute), formularios)
+            )
         rows = [self._row(f) for f in formularios]
         if not rows:
             return np.empty((0, len(self.features)))
-        by_row = bool(self._derived) and len(rows) <= ROW_BY_ROW
-        if by_row:
+        if self._derived:
             latitud, longitud = self._location
             for row in rows:
                 located = _location(row[latitud], row[longitud])
                 row += [located[j] for j in self._derived]
-        return self._finish(np.array(rows, dtype=np.float64), add_location=not by_row)
+        return self._finish(np.array(rows, dtype=np.float64), add_location=False)
 
     def matrix_columns(self, columns: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.float64]:
         """The same matrix as ``matrix`` from homes given as columns by attribute (floats,
         NaN where unknown, yes/no as 1.0 or 0.0; a category's values as text), as
         ``app.home_files`` reads them from files."""
-        n = len(columns[LOCATION_FIELDS[0]])
+        return self._read_columns(
+            len(columns[LOCATION_FIELDS[0]]),
+            columns.__getitem__,
+            lambda attribute: columns[attribute].tolist(),
+        )
+
+    def _read_columns(
+        self,
+        n: int,
+        numbers: Callable[[str], npt.ArrayLike],
+        values: Callable[[str], Iterable[Any]],
+    ) -> npt.NDArray[np.float64]:
+        """The matrix of ``n`` homes read a column at a time: ``numbers(attribute)`` gives
+        a column of numbers, ``values(attribute)`` a category's values."""
         x = np.empty((n, self._width), dtype=np.float64)
         categorical = dict(self._categorical)
         for j, attribute in enumerate(self._attributes):
             if j in categorical:
-                codes = categorical[j]
-                x[:, j] = [codes[value] for value in columns[attribute].tolist()]
+                x[:, j] = list(map(categorical[j].__getitem__, values(attribute)))
             else:
-                x[:, j] = columns[attribute]
+                x[:, j] = numbers(attribute)
         return self._finish(x, add_location=True)
 
     def _finish(self, x: npt.NDArray[np.float64], add_location: bool) -> npt.NDArray[np.float64]:

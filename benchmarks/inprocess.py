@@ -1,6 +1,9 @@
-"""In-process figures: each engine's latency and throughput, and where a request's time goes."""
+"""In-process figures: each engine's latency and throughput, and where a request's time goes
+(one /predecir, and one large /predecir/lote)."""
 
+import gc
 import itertools
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +20,9 @@ from app.engines.onnx import OnnxEngine
 from app.engines.sklearn import SklearnEngine
 from app.i18n import DEFAULT
 from app.schemas.formulario import Formulario
-from app.service.appraisal import _appraisal, appraise
+from app.schemas.prediccion import Lote
+from app.service.appraisal import _appraisal, appraise, appraise_batch
+from app.service.parsing import parse_json
 from app.training.synthetic import generate
 
 BATCH_SIZES = (1, 16, 256, 4096)
@@ -105,3 +110,29 @@ def request_path(model_dir: Path) -> dict[str, float]:
         "explanation (?explicar=true)": each(lambda i: explainer.get().explain(rows[i])),
     }
     return {name: float(np.median(_latencies_us(call, 5000))) for name, call in steps.items()}
+
+
+def lote_path(model_dir: Path, rows: int) -> dict[str, float]:
+    """Median milliseconds of each step of one /predecir/lote call of ``rows`` homes
+    (no ``detalle``), outside HTTP, with the cyclic collector paused as the server pauses
+    it for heavy work (``app.api.offload``)."""
+    bundle = load_bundle(model_dir)
+    homes = [f.model_dump(mode="json") for f in generate(rows, 99).formularios]
+    body = json.dumps({"formularios": homes}).encode()
+    lote = parse_json(Lote, body, rows)
+    answer = appraise_batch(bundle, lote, rows)
+    steps: dict[str, Callable[[], Any]] = {
+        "validate JSON body (Lote)": lambda: parse_json(Lote, body, rows),
+        "build feature matrix": lambda: bundle.features.matrix(lote.formularios),
+        f"appraise: matrix, sorted predict ({bundle.engine.name})": lambda: appraise_batch(
+            bundle, lote, rows
+        ),
+        "serialise PrediccionLote": lambda: answer.model_dump_json(),
+    }
+    gc.disable()
+    try:
+        return {
+            name: float(np.median(_latencies_us(call, 9))) / 1e3 for name, call in steps.items()
+        }
+    finally:
+        gc.enable()

@@ -10,7 +10,8 @@ Prints one table and writes it as JSON (``benchmarks/results.json``):
    line per request, and, with the mlflow-train extra installed, (e) ``mlflow models
    serve`` of the same forest; with each one's ratio to tasador, in requests/s and in
    the server's CPU time per request (which other load on the machine disturbs less);
-3. /predecir/lote with 10,000 rows end to end; tasador's start-up to /ready and memory.
+3. /predecir/lote with 10,000 rows end to end, and where its time goes in process;
+   tasador's start-up to /ready and memory.
 """
 
 import argparse
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     _say("In process: engines…")
     report["engines"] = inprocess.engines(args.model_dir, min(args.seconds / 5, 2))
     report["request_path_us"] = inprocess.request_path(args.model_dir)
+    report["lote_path_ms"] = inprocess.lote_path(args.model_dir, LOTE_ROWS)
 
     body = json.dumps(FORMULARIO_EJEMPLO).encode()
     http: list[dict[str, Any]] = []
@@ -304,6 +306,8 @@ def render(report: dict[str, Any]) -> str:
         )
     lines += ["", "| one /predecir, in process | median |", "|---|---|"]
     lines += [f"| {step} | {us:.1f} µs |" for step, us in report["request_path_us"].items()]
+    lines += ["", f"| one /predecir/lote of {LOTE_ROWS:,} rows, in process | median |", "|---|---|"]
+    lines += [f"| {step} | {ms:.1f} ms |" for step, ms in report["lote_path_ms"].items()]
     lines += [
         "",
         "| server (1 worker) | conc. | requests/s | p50 | p99 | errors | tasador ÷ this | CPU/request |",

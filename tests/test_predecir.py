@@ -224,6 +224,36 @@ def test_a_bad_row_gets_a_motivo_and_the_others_their_prices(
     ]
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "motivo"),
+    [
+        pytest.param("baños", 0, "baños: Input should be greater than or equal to 1", id="baths"),
+        pytest.param(
+            "antiguedad", 401, "antiguedad: Input should be less than or equal to 400", id="age"
+        ),
+        pytest.param(
+            "habitaciones", 31, "habitaciones: Input should be less than or equal to 30", id="rooms"
+        ),
+        pytest.param(
+            "superficie_util",
+            9.5,
+            "superficie_util: Input should be greater than or equal to 10",
+            id="usable-area",
+        ),
+    ],
+)
+def test_a_value_out_of_its_bounds_gets_a_motivo(
+    tmp_path: Path, tiny_bundle: Path, field: str, value: float, motivo: str
+) -> None:
+    homes = sample_homes(3)
+    homes[1][field] = value
+    entrada = _write_csv(tmp_path / "casas.csv", homes)
+
+    assert _run(entrada, "--model-dir", tiny_bundle) == 0
+
+    assert [r["motivo"] for r in _read(tmp_path / "casas.tasado.csv")] == ["", motivo, ""]
+
+
 def test_parquet_nulls_are_unknown_or_empty(tmp_path: Path, tiny_bundle: Path) -> None:
     homes: list[dict[str, Any]] = sample_homes(3)
     homes[0]["baños"] = None

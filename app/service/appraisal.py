@@ -83,13 +83,16 @@ def appraise_batch(
         raise too_many_rows(len(homes), max_rows, "formularios")
     with span("tasador.features"):
         x = bundle.features.matrix(homes)
+
+    def column(name: str) -> npt.NDArray[np.float64]:
+        """The homes' ``name``: the matrix's column when the model takes it (the same
+        floats), else read again."""
+        if name in bundle.features.features:
+            return x[:, bundle.features.features.index(name)]
+        return np.fromiter((getattr(home, name) for home in homes), np.float64, len(homes))
+
     with span("tasador.engine"):
-        precios = _prices(
-            bundle,
-            x,
-            np.fromiter((home.superficie_construida for home in homes), np.float64, len(homes)),
-            np.fromiter((home.latitud for home in homes), np.float64, len(homes)),
-        )
+        precios = _prices(bundle, x, column("superficie_construida"), column("latitud"))
     now = datetime.now(UTC)
     if not detail:
         return PrediccionLote(precios=precios.round(2).tolist(), fecha=now, modelo=bundle.version)

@@ -16,6 +16,7 @@ second pass that keeps them; more get one summary problem. No answer lists more 
 from functools import cache
 from typing import Any, TypeVar, get_args
 
+import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from app.refusals import InvalidInputError, too_many_rows
@@ -25,6 +26,7 @@ from app.tracing import span
 ModelT = TypeVar("ModelT", bound=RequestModel)
 MAX_PROBLEMS = 20
 MAX_LOCATED = 200  # unknown fields located one by one; past this, one summary problem
+NUMPY_COUNT_FROM_BYTES = 8 * 1024  # bodies counted by numpy (``_occurrences``)
 Problem = dict[str, Any]
 
 
@@ -41,11 +43,11 @@ def _parse_json(model: type[ModelT], body: bytes, max_rows: int | None) -> Model
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
         )
     if model.rows_field is not None and max_rows is not None:
-        objects = body.count(b"{") - 1  # the batch itself is one
+        objects = _occurrences(body, b"{") - 1  # the batch itself is one
         if objects > max_rows:
             raise too_many_rows(objects, max_rows, model.rows_field)
     parsed = _validate(lenient(model, "ignore"), body)
-    unknown = body.count(b":") - _keys(parsed)
+    unknown = _occurrences(body, b":") - _keys(parsed)
     if unknown > MAX_LOCATED:
         raise InvalidInputError(
             [
@@ -67,7 +69,23 @@ def _parse_json(model: type[ModelT], body: bytes, max_rows: int | None) -> Model
     return parsed  # type: ignore[return-value]  # the lenient twin is a subclass
 
 
+def _occurrences(body: bytes, byte: bytes) -> int:
+    """How many times ``byte`` occurs in ``body``: numpy compares a large body's bytes
+    several times faster than ``bytes.count`` counts them, but its fixed cost per call
+    is more than counting a small body."""
+    if len(body) < NUMPY_COUNT_FROM_BYTES:
+        return body.count(byte)
+    return int(np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == ord(byte)))
+
+
 def _validate(model: type[ModelT], body: bytes) -> ModelT:
+    try:
+        # Strict validation accepts a subset of what lax validation does, with the same
+        # values, and skips the Python that only lax needs (``Count``): tried first, and a
+        # body it refuses is validated again, in lax mode, which words the errors.
+        return model.model_validate_json(body, strict=True)
+    except ValidationError:
+        pass
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:

@@ -41,6 +41,20 @@ def test_whole_floats_count_as_integers(client: TestClient, formulario: dict[str
     assert client.post("/predecir", json=formulario).json()["precio"] == as_int
 
 
+def test_whole_floats_in_a_lote_count_as_integers(client: TestClient) -> None:
+    homes = sample_homes(20)
+    as_ints = client.post("/predecir/lote", json={"formularios": homes}).json()["precios"]
+    counts = {"habitaciones": 3, "baños": 2, "antiguedad": 40}
+    alone = [{**homes[-1], **counts}]
+    expected = client.post("/predecir/lote", json={"formularios": alone}).json()["precios"]
+    homes[-1] = {**homes[-1], **{name: float(value) for name, value in counts.items()}}
+
+    response = client.post("/predecir/lote", json={"formularios": homes})
+
+    assert response.status_code == 200
+    assert response.json()["precios"] == as_ints[:-1] + expected
+
+
 BAD_FIELDS = [
     pytest.param("latitud", "40.4", "valid number", id="string-number"),
     pytest.param("latitud", 0, "greater than or equal to 40.31", id="latitud-outside-madrid"),
@@ -177,6 +191,28 @@ def test_lote_names_the_bad_row_and_field(client: TestClient) -> None:
     error = first_error(client.post("/predecir/lote", json={"formularios": homes}))
 
     assert error["loc"] == ["body", "formularios", 2, "superficie_util"]
+
+
+@pytest.mark.parametrize("rows", [4, 400], ids=["small-body", "large-body"])
+def test_lote_names_an_unknown_field_in_its_row(client: TestClient, rows: int) -> None:
+    homes = sample_homes(rows)
+    homes[rows // 2]["piscina"] = True
+
+    error = first_error(client.post("/predecir/lote", json={"formularios": homes}))
+
+    assert error["loc"] == ["body", "formularios", rows // 2, "piscina"]
+    assert error["type"] == "extra_forbidden"
+
+
+@pytest.mark.parametrize("rows", [4, 400], ids=["small-body", "large-body"])
+def test_lote_over_the_row_limit_is_refused_whatever_its_size(
+    client_factory: ClientFactory, rows: int
+) -> None:
+    with client_factory(max_batch_rows=rows - 1) as client:
+        error = first_error(client.post("/predecir/lote", json={"formularios": sample_homes(rows)}))
+
+    assert error["loc"] == ["body", "formularios"]
+    assert f"at most {rows - 1}" in error["msg"]
 
 
 def test_empty_lote_is_refused(client: TestClient) -> None:
