@@ -20,7 +20,7 @@ from app.engines.onnx import OnnxEngine
 from app.engines.sklearn import SklearnEngine
 from app.i18n import DEFAULT
 from app.schemas.formulario import Formulario
-from app.schemas.prediccion import Lote
+from app.schemas.prediccion import Lote, PrediccionLote
 from app.service.appraisal import _appraisal, appraise, appraise_batch
 from app.service.parsing import parse_json
 from app.training.synthetic import generate
@@ -121,6 +121,7 @@ def lote_path(model_dir: Path, rows: int) -> dict[str, float]:
     body = json.dumps({"formularios": homes}).encode()
     lote = parse_json(Lote, body, rows)
     answer = appraise_batch(bundle, lote, rows)
+    assert isinstance(answer, PrediccionLote)
     steps: dict[str, Callable[[], Any]] = {
         "validate JSON body (Lote)": lambda: parse_json(Lote, body, rows),
         "build feature matrix": lambda: bundle.features.matrix(lote.formularios),

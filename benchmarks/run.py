@@ -21,6 +21,7 @@ import platform
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import asdict
@@ -29,9 +30,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from app.bundle import MANIFEST_FILE, SIGNATURE_FILE
 from app.config import EMBEDDED_MODEL_DIR
 from app.schemas import FORMULARIO_EJEMPLO
 from app.training.synthetic import generate
+from app.valuation.testigos import TESTIGOS_FILE
 from benchmarks import inprocess
 from benchmarks.load import run_load
 from benchmarks.servers import mlflow_serve
@@ -209,27 +212,46 @@ def main(argv: list[str] | None = None) -> int:
 
 def _paired(model_dir: Path, body: bytes, seconds: float) -> dict[str, Any]:
     """tasador ÷ the ceiling at c=32, both serving all along and loaded in turn: each
-    round's two runs are seconds apart, so other load on the machine weighs on both alike
-    (the table's runs are minutes apart). The medians of the rounds, and the rounds."""
+    round's runs are seconds apart, so other load on the machine weighs on all alike (the
+    table's runs are minutes apart); beside them, tasador serving the same bundle without
+    its testigos table, to show what the testigos cost. The medians of the rounds, and the
+    rounds."""
     with (
+        tempfile.TemporaryDirectory() as scratch,
         server_process(SERVERS["ceiling"], model_dir) as ceiling,
         server_process(SERVERS["tasador"], model_dir) as tasador,
+        server_process(SERVERS["tasador"], _without_testigos(model_dir, Path(scratch))) as sin,
     ):
-        for server in (ceiling, tasador):
+        for server in (ceiling, tasador, sin):
             run_load(f"{server.url}/predecir", body, 4, min(2.0, seconds))  # warm-up
         rounds = []
         for _ in range(PAIRED_ROUNDS):
             base = _loaded(ceiling, f"{ceiling.url}/predecir", body, 32, seconds)
             ours = _loaded(tasador, f"{tasador.url}/predecir", body, 32, seconds)
+            without = _loaded(sin, f"{sin.url}/predecir", body, 32, seconds)
             rounds.append({
                 "rps": ours["rps"] / base["rps"],
                 "cpu": base["cpu_us_per_request"] / ours["cpu_us_per_request"],
+                "rps_sin_testigos": without["rps"] / base["rps"],
             })  # fmt: skip
     return {
         "rounds": rounds,
-        "rps": statistics.median(r["rps"] for r in rounds),
-        "cpu": statistics.median(r["cpu"] for r in rounds),
+        **{key: statistics.median(r[key] for r in rounds) for key in rounds[0]},
     }
+
+
+def _without_testigos(model_dir: Path, scratch: Path) -> Path:
+    """A copy of the bundle in ``model_dir`` without its testigos table, as
+    ``tasador train --sin-testigos`` would have made it (and unsigned)."""
+    copy = scratch / "sin-testigos"
+    shutil.copytree(model_dir, copy)
+    manifest = json.loads((copy / MANIFEST_FILE).read_text())
+    manifest["artefacts"].pop(TESTIGOS_FILE, None)
+    manifest.pop("testigos", None)
+    (copy / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+    (copy / TESTIGOS_FILE).unlink(missing_ok=True)
+    (copy / SIGNATURE_FILE).unlink(missing_ok=True)
+    return copy
 
 
 def _scaleout(model_dir: Path, body: bytes, seconds: float, replicas: int) -> list[dict[str, Any]]:
@@ -267,6 +289,7 @@ def _targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     checks = [
         ("/predecir c=32 vs ceiling, in turn (median)", paired["rps"], ">=", 0.95),
         ("/predecir c=32 vs ceiling, server CPU per request, in turn (median)", paired["cpu"], ">=", 0.95),
+        ("  the same, bundle without testigos (requests/s)", paired["rps_sin_testigos"], ">=", 0.95),
         ("/predecir c=32 vs sklearn loaded once", ours / _rps(report, "sklearn loaded once", 32), ">=", 20),
         ("/predecir c=32 vs pickle per request", ours / _floor_rps(report, "seed (pickle per request)", 32), ">=", 500),
         ("/predecir c=32, JSON request log vs uvicorn's access log", _rps(report, "tasador, JSON request log", 32) / _rps(report, "tasador, uvicorn's access log", 32), ">=", 1.0),
@@ -348,11 +371,18 @@ def _paired_line(paired: dict[str, Any]) -> str:
     rounds = paired["rounds"]
     rps = ", ".join(f"{r['rps']:.2f}" for r in rounds)
     cpu = ", ".join(f"{r['cpu']:.2f}" for r in rounds)
-    return (
+    line = (
         f"tasador ÷ ceiling at c=32, loaded in turn ({len(rounds)} rounds): requests/s "
         f"{paired['rps']:.2f}× ({rps}); the ceiling's CPU per request ÷ tasador's "
         f"{paired['cpu']:.2f}× ({cpu})."
     )
+    if "rps_sin_testigos" in paired:  # reports from before it was measured lack it
+        sin = ", ".join(f"{r['rps_sin_testigos']:.2f}" for r in rounds)
+        line += (
+            f" The same bundle without its testigos table, in the same rounds: requests/s "
+            f"{paired['rps_sin_testigos']:.2f}× ({sin})."
+        )
+    return line
 
 
 def _cpu_text(run: dict[str, Any]) -> str:
