@@ -157,7 +157,8 @@ def test_health_answers_while_explained_batches_are_computed(tiny_bundle: Path) 
     path = "/predecir/lote?detalle=true&explicar=true"
     headers = {"content-type": "application/json"}
     with ServerProcess(TASADOR_SERVE, env={"TASADOR_MODEL_DIR": str(tiny_bundle)}) as server:
-        status, _, _ = http_request(server, "POST", path, body, headers)  # builds the explainer
+        one = json.dumps({"formularios": sample_homes(1)}).encode()
+        status, _, _ = http_request(server, "POST", path, one, headers)  # builds the explainer
         assert status == 200
         time.sleep(0.5)
         before = _rss_mb(server.pid)
@@ -184,9 +185,11 @@ def test_health_answers_while_explained_batches_are_computed(tiny_bundle: Path) 
     assert watch.polls > 10
     assert watch.failures == 0
     assert watch.worst_ms < 500, f"/health took {watch.worst_ms:.0f} ms"
-    # Within 50 MB of before (it kept +240-330 MB); the embedded model's figure, within
-    # 20 %, is the benchmark's.
-    assert after <= before + 50, f"{before:.0f} MB before, {after:.0f} MB after"
+    # Before anything of a batch was in memory: 100 MB; after, 115-118 MB, against 142-147
+    # MB while every cell's lookups were remembered, all of a batch's appraisals made at
+    # once and glibc's threshold for large blocks left to rise. The embedded model's
+    # figure (1.17-1.18 times, within the 20 % the review asked) is the benchmark's.
+    assert after <= 1.25 * before, f"{before:.0f} MB before, {after:.0f} MB after"
 
 
 def _still_serving_open(server: ServerProcess) -> None:
