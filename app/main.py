@@ -75,14 +75,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     instruments.serving(bundle.version, bundle.engine.name)
     del bundle  # app.state holds it: a reload must be able to free it
     uninstall = reload_on_sighup(app)
-    # The first hand-off to a worker thread imports anyio's asyncio backend, ~45 ms on the
-    # event loop (``uv run python -m benchmarks.reliability``: /health stalled that long at
-    # the first large body after each start); paid here, before the first request.
+    # The first hand-off to a worker thread imports anyio's asyncio backend on the event
+    # loop (/health would stall behind it at the first large body): paid here, at start.
     await run_in_threadpool(lambda: None)
     # What start-up built lives as long as the process: out of the collector's sight, a
     # full collection (which a large batch's thousands of objects set off) no longer walks
-    # it while holding the GIL. /health stalled ~60-80 ms under the largest batches before,
-    # ~15 ms after (``uv run python -m benchmarks.reliability``). Still freed by refcount.
+    # it while holding the GIL (a /health stall under the largest batches). Still freed by
+    # reference counting.
     gc.collect()
     gc.freeze()
     try:

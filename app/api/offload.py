@@ -2,21 +2,18 @@
 
 A large body's validation, a batch's appraisals and their serialisation run in worker
 threads, so that the event loop stays free for other requests. But they are Python (and
-pydantic) work that holds the GIL, and the loop's thread needs the GIL back at every turn.
-Measured with ``uv run python -m benchmarks.reliability --burst`` (8 clients sending
-explained 10,000-row batches back to back, one worker, README: Reliability):
+pydantic) work that holds the GIL, and the loop's thread needs the GIL back at every turn
+(figures: docs/operations/reliability.md, ``uv run python -m benchmarks.reliability``):
 
-- several pieces at once: the loop waited for the GIL behind all of them, and each batch's
-  objects were alive together: ``/health`` up to 1.2 s, 905 MB resident at the peak. One
-  at a time they take no longer in all (one core's worth of the GIL either way), the loop
-  competes with one thread, and the others wait their turn holding only their bodies'
-  bytes (bounded by the budget of bodies in flight);
-- a batch's ~300,000 objects set off full collections of the cyclic garbage collector,
-  each walking all of them while holding the GIL: 15 to 150 ms apiece, five per batch.
-  The work makes no reference cycles (reference counting frees all of it), so the
-  collector is paused while a piece runs: the batch is ~35 % faster, and the GIL is never
-  held much longer than the largest single pydantic call (validating the body, ~45 ms).
-  Between pieces the collector runs as usual, on everything allocated meanwhile.
+- one piece runs at a time: several at once take no longer in all (one core's worth of
+  the GIL either way), but the loop would wait behind all of them and each batch's
+  objects would be alive together; one at a time, the loop competes with one thread and
+  the others wait holding only their bodies' bytes (bounded by the budget in flight);
+- a batch's hundreds of thousands of objects would set off full collections of the cyclic
+  garbage collector, each walking all of them while holding the GIL. The work makes no
+  reference cycles (reference counting frees all of it), so the collector is paused while
+  a piece runs, and the GIL is never held much longer than the largest single pydantic
+  call. Between pieces the collector runs as usual, on everything allocated meanwhile.
 """
 
 import gc
