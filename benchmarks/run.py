@@ -70,6 +70,8 @@ SERVER_ENV = {
     "tasador, JSON request log": {"TASADOR_LOG_FORMAT": "json"},
 }
 SERVER_CONCURRENCIES = {name: (32,) for name in SERVER_ENV}
+# tasador with each home's testigos searched once, then remembered (paired rounds only).
+KNOWN_TESTIGOS = [sys.executable, "-m", "benchmarks.servers.known_testigos", "serve"]
 # Rounds of the ceiling and tasador loaded in turn, for the ratio the target is about.
 PAIRED_ROUNDS = 3
 
@@ -214,25 +216,30 @@ def _paired(model_dir: Path, body: bytes, seconds: float) -> dict[str, Any]:
     """tasador ÷ the ceiling at c=32, both serving all along and loaded in turn: each
     round's runs are seconds apart, so other load on the machine weighs on all alike (the
     table's runs are minutes apart); beside them, tasador serving the same bundle without
-    its testigos table, to show what the testigos cost. The medians of the rounds, and the
-    rounds."""
+    its testigos table, and tasador remembering each home's testigos once searched, to show
+    what the testigos cost and how much of it is the search. The medians of the rounds, and
+    the rounds."""
     with (
         tempfile.TemporaryDirectory() as scratch,
         server_process(SERVERS["ceiling"], model_dir) as ceiling,
         server_process(SERVERS["tasador"], model_dir) as tasador,
         server_process(SERVERS["tasador"], _without_testigos(model_dir, Path(scratch))) as sin,
+        server_process(KNOWN_TESTIGOS, model_dir) as known,
     ):
-        for server in (ceiling, tasador, sin):
+        for server in (ceiling, tasador, sin, known):
             run_load(f"{server.url}/predecir", body, 4, min(2.0, seconds))  # warm-up
         rounds = []
         for _ in range(PAIRED_ROUNDS):
             base = _loaded(ceiling, f"{ceiling.url}/predecir", body, 32, seconds)
             ours = _loaded(tasador, f"{tasador.url}/predecir", body, 32, seconds)
             without = _loaded(sin, f"{sin.url}/predecir", body, 32, seconds)
+            searched = _loaded(known, f"{known.url}/predecir", body, 32, seconds)
             rounds.append({
                 "rps": ours["rps"] / base["rps"],
                 "cpu": base["cpu_us_per_request"] / ours["cpu_us_per_request"],
                 "rps_sin_testigos": without["rps"] / base["rps"],
+                "rps_testigos_known": searched["rps"] / base["rps"],
+                "cpu_us_search": ours["cpu_us_per_request"] - searched["cpu_us_per_request"],
             })  # fmt: skip
     return {
         "rounds": rounds,
@@ -290,6 +297,7 @@ def _targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         ("/predecir c=32 vs ceiling, in turn (median)", paired["rps"], ">=", 0.95),
         ("/predecir c=32 vs ceiling, server CPU per request, in turn (median)", paired["cpu"], ">=", 0.95),
         ("  the same, bundle without testigos (requests/s)", paired["rps_sin_testigos"], ">=", 0.95),
+        ("  the same, each home's testigos searched once (requests/s)", paired["rps_testigos_known"], ">=", 0.95),
         ("/predecir c=32 vs sklearn loaded once", ours / _rps(report, "sklearn loaded once", 32), ">=", 20),
         ("/predecir c=32 vs pickle per request", ours / _floor_rps(report, "seed (pickle per request)", 32), ">=", 500),
         ("/predecir c=32, JSON request log vs uvicorn's access log", _rps(report, "tasador, JSON request log", 32) / _rps(report, "tasador, uvicorn's access log", 32), ">=", 1.0),
@@ -381,6 +389,14 @@ def _paired_line(paired: dict[str, Any]) -> str:
         line += (
             f" The same bundle without its testigos table, in the same rounds: requests/s "
             f"{paired['rps_sin_testigos']:.2f}× ({sin})."
+        )
+    if "rps_testigos_known" in paired:
+        known = ", ".join(f"{r['rps_testigos_known']:.2f}" for r in rounds)
+        search = ", ".join(f"{r['cpu_us_search']:.0f}" for r in rounds)
+        line += (
+            f" The same bundle, each home's testigos searched once and then remembered: "
+            f"requests/s {paired['rps_testigos_known']:.2f}× ({known}); the search's share "
+            f"of tasador's CPU per request {paired['cpu_us_search']:.0f} µs ({search})."
         )
     return line
 
