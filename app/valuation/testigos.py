@@ -233,5 +233,8 @@ def _candidates(
     np.cumsum(counts.reshape(-1), out=starts[1:])
     begin = starts[grid_row * width + left[block_of]]
     length = starts[grid_row * width + right[block_of]] - begin
-    offset = np.repeat(begin - (np.cumsum(length) - length), length)
-    return (offset + np.arange(len(offset))).astype(np.int32), bounds
+    # In int32 (homes and candidates are bounded far below 2**31): the array kept is also
+    # the largest made, and the peak of a load stays near what it keeps.
+    found = np.repeat((begin - (np.cumsum(length) - length)).astype(np.int32), length)
+    found += np.arange(len(found), dtype=np.int32)
+    return found, bounds

@@ -4,6 +4,7 @@ import hashlib
 import json
 import math
 import statistics
+import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,32 @@ def test_a_table_with_too_many_candidates_is_refused(monkeypatch: pytest.MonkeyP
 
     with pytest.raises(ValueError, match=f"as {table.candidates} candidates, more than"):
         t.Testigos(arrays)
+
+
+def test_building_the_search_index_takes_little_more_memory_than_it_keeps() -> None:
+    # 20,000 homes within ~1 km: every cell's block holds thousands of candidates, which
+    # outweigh the table itself.
+    rng = np.random.default_rng(5)
+    n = 20_000
+    arrays = {
+        "latitud": 40.40 + rng.uniform(0, 0.01, n),
+        "longitud": -3.70 + rng.uniform(0, 0.012, n),
+        "superficie_construida": rng.uniform(40, 200, n),
+        "habitaciones": rng.integers(1, 5, n).astype(np.int16),
+        "condicion": rng.integers(0, 4, n).astype(np.int8),
+        "precio": rng.uniform(1e5, 1e6, n),
+        t.LABELS: _embedded_arrays()[t.LABELS],
+    }
+    tracemalloc.start()
+    try:
+        table = t.Testigos(arrays)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    kept = table.candidates * np.dtype(np.int32).itemsize
+    assert table.candidates > 1_000_000
+    assert peak < 4 * kept  # 3x; built in int64, 6x
 
 
 def test_an_appraisal_shows_six_near_and_alike_homes(embedded: TestClient) -> None:
