@@ -83,9 +83,9 @@ def load_valuation(
     try:
         valuation = Valuation.model_validate_json(data)
         interval = Interval(valuation.interval)
+        zones = ZoneGrid(valuation.zones)
     except (ValidationError, ValueError) as exc:
         raise BundleError(f"{directory / VALUATION_FILE} is malformed: {_first(exc)}") from None
-    zones = ZoneGrid(valuation.zones)
     _check_reference_intervals(directory, manifest, interval, zones)
     explainer = None
     if LEAVES_FILE in artefacts and CONTRIBUTIONS_FILE in artefacts:

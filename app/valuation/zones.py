@@ -17,6 +17,10 @@ from app.valuation.artefact import ZoneCells
 KM_PER_DEG_LAT = 111.2
 # Madrid's municipal area spans ~40.3-40.65 N: one degree of longitude is ~84.5 km there.
 KM_PER_DEG_LON = 84.5
+# Resolving every cell's zone at load looks at each kept cell's (2 rings + 1)² neighbours:
+# far above a city's (Madrid: ~1,250 kept cells, 2 rings, ~31,000), and a fraction of a
+# second at this bound; a grid past it is refused rather than hang a load or a reload.
+MAX_NEIGHBOURS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,14 @@ class ZoneGrid:
     """Finds the zone of a point."""
 
     def __init__(self, grid: ZoneCells) -> None:
+        """``ValueError`` (one line) when resolving its zones would look at more than
+        ``MAX_NEIGHBOURS`` cells."""
+        neighbours = len(grid.cells) * (2 * grid.rings + 1) ** 2
+        if neighbours > MAX_NEIGHBOURS:
+            raise ValueError(
+                f"its {len(grid.cells)} cells lend their zone {grid.rings} cells around: "
+                f"{neighbours} cells to resolve, more than the {MAX_NEIGHBOURS} allowed"
+            )
         self.rings = grid.rings
         # Farther than this from every kept cell's homes, a point has no zone.
         self.reach_km = grid.rings * min(

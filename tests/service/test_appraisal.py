@@ -5,6 +5,7 @@ unknown, and what drives the price."""
 import hashlib
 import json
 import logging
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from app.bundle.loader import BundleError, load_bundle
 from app.cli import main
+from app.config import EMBEDDED_MODEL_DIR
 from app.schemas.formulario import Formulario
 from app.service.appraisal import SORTED_FROM_ROWS
 from app.training.dataset import Dataset
@@ -322,6 +324,25 @@ def test_a_changed_interval_calibration_is_refused_at_start(bundle_copy: Path) -
 
     with pytest.raises(BundleError, match="reference intervals do not reproduce"):
         load_bundle(bundle_copy)
+
+
+def test_a_zone_grid_lending_its_zones_too_far_is_refused_at_start(tmp_path: Path) -> None:
+    bundle_copy = Path(shutil.copytree(EMBEDDED_MODEL_DIR, tmp_path / "bundle"))  # has cells
+    path = bundle_copy / "valuation.json"
+    valuation = json.loads(path.read_text())
+    valuation["zones"]["rings"] = 1000  # each kept cell lends its zone ~250 km around
+    path.write_text(json.dumps(valuation))
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    manifest["artefacts"]["valuation.json"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    cells = len(valuation["zones"]["cells"])
+
+    with pytest.raises(BundleError) as caught:
+        load_bundle(bundle_copy)
+    assert str(caught.value) == (
+        f"{path} is malformed: its {cells} cells lend their zone 1000 cells around: "
+        f"{cells * 2001**2} cells to resolve, more than the 2000000 allowed"
+    )
 
 
 def test_training_level_is_a_setting(tmp_path: Path) -> None:
