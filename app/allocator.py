@@ -18,15 +18,16 @@ MMAP_THRESHOLD_BYTES = 128 * 1024
 
 def keep_large_blocks_apart() -> None:
     """Give every block of ``MMAP_THRESHOLD_BYTES`` or more pages of its own, unmapped
-    when it is freed, unless ``MALLOC_MMAP_THRESHOLD_`` says otherwise; elsewhere than
-    glibc, nothing.
+    when it is freed, unless ``MALLOC_MMAP_THRESHOLD_`` or ``GLIBC_TUNABLES``'s
+    ``glibc.malloc.mmap_threshold`` says otherwise; elsewhere than glibc, nothing.
 
     glibc raises that threshold (up to 32 MiB) each time such a block is freed, so a
     batch's numpy arrays and bodies come from the heap after the first batch, and a few
     small survivors among them keep the freed space: a worker kept ~70 MB more after a
     burst of large batches, with no measurable cost in speed either way
     (``uv run python -m benchmarks.reliability --burst``)."""
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or "glibc.malloc.mmap_threshold" in tunables:
         return
     libc = _libc()
     if libc is not None:

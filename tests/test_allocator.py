@@ -53,3 +53,9 @@ def test_a_large_block_gets_its_own_pages_after_a_larger_one_was_freed() -> None
 def test_an_operators_threshold_is_left_alone() -> None:
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(8 << 20)}
     assert _own_pages("kept-apart", env) == 0
+
+
+@pytest.mark.skipif(_libc() is None, reason="glibc's allocator only")
+def test_a_threshold_set_through_glibc_tunables_is_left_alone() -> None:
+    env = {**os.environ, "GLIBC_TUNABLES": f"glibc.malloc.mmap_threshold={8 << 20}"}
+    assert _own_pages("kept-apart", env) == 0
