@@ -12,24 +12,17 @@ from app.cli import main
 from app.valuation.testigos import Found, Testigos
 
 _search = Testigos.find
-_known: dict[tuple[float, float, float, int, str], Found] = {}
+_known: dict[tuple[object, ...], Found] = {}
 
 
-def _remembered(
-    self: Testigos,
-    latitud: float,
-    longitud: float,
-    superficie_construida: float,
-    habitaciones: int,
-    condicion: str,
-) -> Found:
-    home = (latitud, longitud, superficie_construida, habitaciones, condicion)
+def _remembered(self: Testigos, *home: object) -> Found:
+    """``Testigos.find`` of ``home`` (its arguments), searched the first time only."""
     found = _known.get(home)
     if found is None:
-        found = _known[home] = _search(self, *home)
+        found = _known[home] = _search(self, *home)  # type: ignore[arg-type]
     return found
 
 
 if __name__ == "__main__":
-    Testigos.find = _remembered  # type: ignore[method-assign]
+    Testigos.find = _remembered  # type: ignore[method-assign,assignment]
     sys.exit(main(sys.argv[1:]))
