@@ -23,6 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.bundle import MANIFEST_FILE, SIGNATURE_FILE
+from app.bundle.artefacts import sha256_file
 from app.bundle.signing import load_signer, new_key_pair
 from app.config import Settings
 from app.features import FIELDS, LOCATION, location_columns
@@ -60,6 +61,15 @@ def sign(bundle: Path, key: Path) -> Path:
     signature = load_signer(key).sign((bundle / MANIFEST_FILE).read_bytes())
     (bundle / SIGNATURE_FILE).write_bytes(signature)
     return bundle
+
+
+def rehash(bundle: Path, name: str) -> None:
+    """Make ``bundle``'s manifest list the artefact ``name`` with the SHA-256 of its
+    bytes as they are now, as a hostile registry serving unsigned bundles could."""
+    path = bundle / MANIFEST_FILE
+    manifest = json.loads(path.read_text())
+    manifest["artefacts"][name] = sha256_file(bundle / name)
+    path.write_text(json.dumps(manifest))
 
 
 def make_client(model_dir: Path, **settings: Any) -> TestClient:

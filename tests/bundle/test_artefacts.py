@@ -15,6 +15,7 @@ from app.bundle import artefacts
 from app.bundle.artefacts import sha256_file
 from app.bundle.loader import Bundle, BundleError, load_bundle
 from app.cli import main
+from tests.helpers import rehash
 
 # How long a load may take before the test calls it hung (a tiny bundle loads in well
 # under a second; a FIFO opened for reading without O_NONBLOCK would wait forever).
@@ -27,10 +28,6 @@ def _name(bundle: Path, name: str, digest: str) -> None:
     manifest = json.loads(path.read_text())
     manifest["artefacts"][name] = digest
     path.write_text(json.dumps(manifest))
-
-
-def _rehash(bundle: Path, name: str) -> None:
-    _name(bundle, name, sha256_file(bundle / name))
 
 
 def _load_within_bound(bundle: Path) -> Bundle:
@@ -188,7 +185,7 @@ def test_a_damaged_file_with_a_rewritten_hash_is_refused_at_load(
         path.write_bytes(_flip_that_matters(path.read_bytes(), bundle_copy))
     else:
         path.write_bytes(damage(path.read_bytes()))
-    _rehash(bundle_copy, name)
+    rehash(bundle_copy, name)
 
     with pytest.raises(BundleError) as caught:
         _load_within_bound(bundle_copy)
@@ -206,7 +203,7 @@ def test_a_damaged_compiled_forest_is_passed_over_for_scikit_learn(
         path.write_bytes(_flip_that_matters(path.read_bytes(), bundle_copy))
     else:
         path.write_bytes(damage(path.read_bytes()))
-    _rehash(bundle_copy, "forest.onnx")
+    rehash(bundle_copy, "forest.onnx")
 
     assert _load_within_bound(bundle_copy).engine.name == "scikit-learn"
     assert any(
@@ -221,7 +218,7 @@ def test_serve_refuses_a_damaged_file_with_one_line(
 ) -> None:
     path = bundle_copy / name
     path.write_bytes(_truncated(path.read_bytes()))
-    _rehash(bundle_copy, name)
+    rehash(bundle_copy, name)
 
     code = main(["serve", "--model-dir", str(bundle_copy), "--port", "1"])
 

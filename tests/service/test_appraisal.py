@@ -23,7 +23,7 @@ from app.training.dataset import Dataset
 from app.training.pipeline import train
 from app.training.synthetic import generate
 from app.valuation.novelty import Novelty
-from tests.helpers import TINY, first_error, make_client, sample_homes, sklearn_prices
+from tests.helpers import TINY, first_error, make_client, rehash, sample_homes, sklearn_prices
 
 USERA_FLAT = {
     "latitud": 40.3823, "longitud": -3.7041, "superficie_construida": 50.0, "baños": 1,
@@ -318,9 +318,7 @@ def test_a_changed_interval_calibration_is_refused_at_start(bundle_copy: Path) -
     valuation = json.loads(path.read_text())
     valuation["interval"]["upper"] = [u * 1.1 for u in valuation["interval"]["upper"]]
     path.write_text(json.dumps(valuation))
-    manifest = json.loads((bundle_copy / "manifest.json").read_text())
-    manifest["artefacts"]["valuation.json"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    rehash(bundle_copy, "valuation.json")
 
     with pytest.raises(BundleError, match="reference intervals do not reproduce"):
         load_bundle(bundle_copy)
@@ -332,9 +330,7 @@ def test_a_zone_grid_lending_its_zones_too_far_is_refused_at_start(tmp_path: Pat
     valuation = json.loads(path.read_text())
     valuation["zones"]["rings"] = 1000  # each kept cell lends its zone ~250 km around
     path.write_text(json.dumps(valuation))
-    manifest = json.loads((bundle_copy / "manifest.json").read_text())
-    manifest["artefacts"]["valuation.json"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    rehash(bundle_copy, "valuation.json")
     cells = len(valuation["zones"]["cells"])
 
     with pytest.raises(BundleError) as caught:

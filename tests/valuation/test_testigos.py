@@ -1,7 +1,5 @@
 """Testigos in the answers: the most comparable coarsened training homes, never a row."""
 
-import hashlib
-import json
 import math
 import statistics
 import tracemalloc
@@ -19,7 +17,7 @@ from app.schemas.formulario import LATITUD_MAX, LATITUD_MIN, LONGITUD_MAX, LONGI
 from app.training.synthetic import generate
 from app.valuation import testigos as t
 from app.valuation.zones import KM_PER_DEG_LAT, KM_PER_DEG_LON
-from tests.helpers import TINY, make_client, sample_homes, train_quietly
+from tests.helpers import TINY, make_client, rehash, sample_homes, train_quietly
 
 FIELDS = {
     "distancia_m",
@@ -302,9 +300,7 @@ def test_a_malformed_testigos_table_is_refused_in_one_line(bundle_copy: Path) ->
         columns = {name: arrays[name] for name in arrays.files}
     columns["condicion"] = np.full(len(columns["condicion"]) + 1, 9, dtype=np.int8)
     np.savez_compressed(path, **columns)
-    manifest = json.loads((bundle_copy / "manifest.json").read_text())
-    manifest["artefacts"]["testigos.npz"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    rehash(bundle_copy, "testigos.npz")
 
     with pytest.raises(BundleError, match=r"testigos\.npz is malformed: its arrays are not one"):
         load_bundle(bundle_copy)
