@@ -6,6 +6,7 @@ import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,7 @@ def engines(model_dir: Path, seconds: float) -> list[dict[str, Any]]:
 
 def request_path(model_dir: Path) -> dict[str, float]:
     """Median microseconds of each step of one /predecir call, outside HTTP: the plain
-    answer's steps, then what the valuation and an explanation add."""
+    answer's steps, then what the valuation, the testigos and an explanation add."""
     bundle = load_bundle(model_dir)
     homes = generate(500, 7).formularios
     bodies = [h.model_dump_json().encode() for h in homes]
@@ -92,6 +93,9 @@ def request_path(model_dir: Path) -> dict[str, float]:
     explainer = bundle.valuation.explainer
     assert explainer is not None, "the benchmark needs a bundle with explanations"
     explainer.get()  # built once, before it is timed
+    table = bundle.valuation.testigos
+    assert table is not None, "the benchmark needs a bundle with testigos"
+    sin_testigos = replace(bundle, valuation=replace(bundle.valuation, testigos=None))
     cycle = itertools.cycle(range(len(homes)))
 
     def each(step: Callable[[int], Any]) -> Callable[[], Any]:
@@ -103,8 +107,19 @@ def request_path(model_dir: Path) -> dict[str, float]:
         ),
         "build feature row": each(lambda i: bundle.features.matrix([homes[i]])),
         f"predict ({bundle.engine.name})": each(lambda i: bundle.engine.predict(rows[i])),
-        "interval, €/m², zone and warnings": each(
-            lambda i: _appraisal(bundle, homes[i], prices[i], DEFAULT, None, 0)
+        # The rest of the answer, validated, from the same bundle without its testigos
+        # table (the answer then says there are none); the testigos' search on its own.
+        "interval, €/m², zone, warnings and grade": each(
+            lambda i: _appraisal(sin_testigos, homes[i], prices[i], DEFAULT, None, 0)
+        ),
+        "testigos (search and rows)": each(
+            lambda i: table.find(
+                homes[i].latitud,
+                homes[i].longitud,
+                homes[i].superficie_construida,
+                homes[i].habitaciones,
+                homes[i].condicion,
+            )
         ),
         "serialise Prediccion": each(lambda i: answers[i].model_dump_json()),
         "explanation (?explicar=true)": each(lambda i: explainer.get().explain(rows[i])),

@@ -302,7 +302,7 @@ def _targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         ("/predecir c=32 vs pickle per request", ours / _floor_rps(report, "seed (pickle per request)", 32), ">=", 500),
         ("/predecir c=32, JSON request log vs uvicorn's access log", _rps(report, "tasador, JSON request log", 32) / _rps(report, "tasador, uvicorn's access log", 32), ">=", 1.0),
         ("in-process single-row p50 (µs)", onnx["p50_us"], "<=", 50),
-        ("interval, zone and warnings in process (µs)", path["interval, €/m², zone and warnings"], "<=", 10),
+        ("interval, zone, warnings and grade in process (µs)", path["interval, €/m², zone, warnings and grade"], "<=", 10),
         ("explanation in process (µs)", path["explanation (?explicar=true)"], "<=", 100),
         ("/predecir/lote 10k rows (rows/s)", report["lote"]["rows_per_s"], ">=", 100_000),
         ("start-up to /ready (s)", report["tasador_ready_s"], "<=", 0.7),
