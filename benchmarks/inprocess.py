@@ -6,7 +6,6 @@ import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from app.schemas.prediccion import Lote, PrediccionLote
 from app.service.appraisal import _appraisal, appraise, appraise_batch
 from app.service.parsing import parse_json
 from app.training.synthetic import generate
+from benchmarks.testigos import with_testigos
 
 BATCH_SIZES = (1, 16, 256, 4096)
 Matrix = npt.NDArray[np.float64]
@@ -95,7 +95,7 @@ def request_path(model_dir: Path) -> dict[str, float]:
     explainer.get()  # built once, before it is timed
     table = bundle.valuation.testigos
     assert table is not None, "the benchmark needs a bundle with testigos"
-    sin_testigos = replace(bundle, valuation=replace(bundle.valuation, testigos=None))
+    sin_testigos = with_testigos(bundle, None)
     cycle = itertools.cycle(range(len(homes)))
 
     def each(step: Callable[[int], Any]) -> Callable[[], Any]:

@@ -33,7 +33,8 @@ def _per_home_us(call: Callable[[], None]) -> float:
     return (time.perf_counter() - start) / HOMES * 1e6
 
 
-def _with_table(bundle: Bundle, table: t.Testigos | None) -> Bundle:
+def with_testigos(bundle: Bundle, table: t.Testigos | None) -> Bundle:
+    """``bundle`` with ``table`` as its testigos (None: a bundle trained without them)."""
     return replace(bundle, valuation=replace(bundle.valuation, testigos=table))
 
 
@@ -67,7 +68,7 @@ def main() -> None:
 
     calls = {
         "lookup": lookups,
-        "without": appraisals(_with_table(bundle, None)),
+        "without": appraisals(with_testigos(bundle, None)),
         "with": appraisals(bundle),
     }
     for call in calls.values():
