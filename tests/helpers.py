@@ -63,13 +63,18 @@ def sign(bundle: Path, key: Path) -> Path:
     return bundle
 
 
-def rehash(bundle: Path, name: str) -> None:
-    """Make ``bundle``'s manifest list the artefact ``name`` with the SHA-256 of its
-    bytes as they are now, as a hostile registry serving unsigned bundles could."""
+def list_artefact(bundle: Path, name: str, digest: str) -> None:
+    """Make ``bundle``'s manifest list the artefact ``name`` with ``digest``, as a hostile
+    registry serving unsigned bundles could."""
     path = bundle / MANIFEST_FILE
     manifest = json.loads(path.read_text())
-    manifest["artefacts"][name] = sha256_file(bundle / name)
+    manifest["artefacts"][name] = digest
     path.write_text(json.dumps(manifest))
+
+
+def rehash(bundle: Path, name: str) -> None:
+    """``list_artefact`` with the SHA-256 of the artefact's bytes as they are now."""
+    list_artefact(bundle, name, sha256_file(bundle / name))
 
 
 def make_client(model_dir: Path, **settings: Any) -> TestClient:

@@ -2,7 +2,6 @@
 even when whoever damaged it rewrote its hash in the manifest."""
 
 import hashlib
-import json
 import os
 import threading
 from collections.abc import Callable
@@ -15,19 +14,11 @@ from app.bundle import artefacts
 from app.bundle.artefacts import sha256_file
 from app.bundle.loader import Bundle, BundleError, load_bundle
 from app.cli import main
-from tests.helpers import rehash
+from tests.helpers import list_artefact, rehash
 
 # How long a load may take before the test calls it hung (a tiny bundle loads in well
 # under a second; a FIFO opened for reading without O_NONBLOCK would wait forever).
 HUNG_S = 60
-
-
-def _name(bundle: Path, name: str, digest: str) -> None:
-    """Make the manifest list ``name`` with ``digest``, as a hostile registry could."""
-    path = bundle / "manifest.json"
-    manifest = json.loads(path.read_text())
-    manifest["artefacts"][name] = digest
-    path.write_text(json.dumps(manifest))
 
 
 def _load_within_bound(bundle: Path) -> Bundle:
@@ -55,7 +46,7 @@ def test_a_name_that_climbs_out_of_the_folder_is_refused_without_its_hash(
     secret = bundle_copy.parent / "secret.txt"
     secret.write_text("password=hunter2\n")
     digest = sha256_file(secret)
-    _name(bundle_copy, "../secret.txt", digest)  # the right hash: it would have loaded
+    list_artefact(bundle_copy, "../secret.txt", digest)  # the right hash: it would have loaded
 
     with pytest.raises(BundleError, match=r"names '\.\./secret\.txt', which is not a file of"):
         _load_within_bound(bundle_copy)
@@ -63,7 +54,7 @@ def test_a_name_that_climbs_out_of_the_folder_is_refused_without_its_hash(
 
 @pytest.mark.parametrize("outside", ["/etc/hostname", "/dev/zero"])
 def test_an_absolute_name_is_refused_before_it_is_read(bundle_copy: Path, outside: str) -> None:
-    _name(bundle_copy, outside, "0" * 64)
+    list_artefact(bundle_copy, outside, "0" * 64)
 
     with pytest.raises(BundleError, match="which is not a file of the bundle folder") as caught:
         _load_within_bound(bundle_copy)
@@ -77,7 +68,7 @@ def test_a_symbolic_link_out_of_the_folder_is_refused_without_its_hash(
     secret.write_text("password=hunter2\n")
     (bundle_copy / "check.npz").unlink()
     (bundle_copy / "check.npz").symlink_to(secret)
-    _name(bundle_copy, "check.npz", "0" * 64)
+    list_artefact(bundle_copy, "check.npz", "0" * 64)
 
     with pytest.raises(BundleError, match="a symbolic link that leads out of the bundle") as caught:
         _load_within_bound(bundle_copy)
@@ -101,7 +92,7 @@ def test_a_symbolic_link_that_stays_in_the_folder_is_followed(bundle_copy: Path)
 
 def test_a_fifo_named_in_the_manifest_is_refused_without_waiting(bundle_copy: Path) -> None:
     os.mkfifo(bundle_copy / "pipe")  # nobody ever writes to it
-    _name(bundle_copy, "pipe", "0" * 64)
+    list_artefact(bundle_copy, "pipe", "0" * 64)
 
     with pytest.raises(BundleError, match=r"pipe is not a regular file \(it is a FIFO\)"):
         _load_within_bound(bundle_copy)
