@@ -1,6 +1,7 @@
 """Each request's id, echoed on every answer, and its JSON log line (never its body)."""
 
 import json
+import os
 import re
 import urllib.request
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.request_log import request_id
 from app.schemas.formulario import FORMULARIO_EJEMPLO
 from tests.helpers import UVICORN, ClientFactory, post_json
 from tools.process import TASADOR_SERVE, ServerProcess
@@ -74,6 +76,24 @@ def test_each_request_without_an_id_gets_its_own(client: TestClient) -> None:
     ids = {client.get("/health").headers["x-request-id"] for _ in range(20)}
 
     assert len(ids) == 20
+
+
+def test_a_forked_worker_makes_other_ids_than_its_parent() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first ids, to the parent
+        os.write(write, b"".join(request_id({"headers": []}) for _ in range(3)))
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 1024)
+    os.close(read)
+    parent = b"".join(request_id({"headers": []}) for _ in range(3))
+
+    assert len(child) == len(parent) == 96
+    assert {child[i : i + 32] for i in range(0, 96, 32)}.isdisjoint(
+        {parent[i : i + 32] for i in range(0, 96, 32)}
+    )
 
 
 def test_an_error_the_app_did_not_expect_still_carries_the_id(client: TestClient) -> None:
