@@ -50,6 +50,7 @@ def request_id(scope: Scope) -> bytes:
             break
     # 128 random bits from Python's generator, seeded from the system at start and again
     # in every forked worker: as unique as os.urandom's, without a system call per request.
+    # Not a secret: a client may send any id it likes.
     return b"%032x" % random.getrandbits(128)
 
 

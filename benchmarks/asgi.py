@@ -6,8 +6,9 @@ alternating rounds; the best round of each is kept. Besides the ceiling and tasa
 few more are tasador whose handler answers the ceiling's constant after doing one part of
 the appraisal (nothing, the forest, the testigos, all of it): what each part adds to the
 serving path (middleware, checks, body validation, serialisation), beside what the same
-part costs called over and over on its own, where the CPU's caches hold nothing else. What this leaves out, the HTTP server's own cost, is the
-same for all in ``benchmarks.run``, where it narrows the ratios.
+part costs called over and over on its own, where the CPU's caches hold nothing else.
+What this leaves out, the HTTP server's own cost, is the same for all in
+``benchmarks.run``, where it narrows the ratios.
 """
 
 import asyncio

@@ -81,9 +81,11 @@ def test_each_request_without_an_id_gets_its_own(client: TestClient) -> None:
 def test_a_forked_worker_makes_other_ids_than_its_parent() -> None:
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: its first ids, to the parent
-        os.write(write, b"".join(request_id({"headers": []}) for _ in range(3)))
-        os._exit(0)
+    if pid == 0:  # the child: its first ids, to the parent, and out whatever happens
+        try:
+            os.write(write, b"".join(request_id({"headers": []}) for _ in range(3)))
+        finally:
+            os._exit(0)
     os.close(write)
     os.waitpid(pid, 0)
     child = os.read(read, 1024)
