@@ -20,11 +20,19 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app import reload
-from app.bundle.artefacts import sha256_file
 from app.bundle.loader import Bundle, BundleError
 from app.config import Settings
 from app.reload import reload_bundle
-from tests.helpers import TINY, answers_across_a_swap, make_client, make_key, sign, train_quietly
+from tests.helpers import (
+    TINY,
+    answers_across_a_swap,
+    list_artefact,
+    make_client,
+    make_key,
+    rehash,
+    sign,
+    train_quietly,
+)
 from tools.process import ServerProcess
 
 
@@ -127,26 +135,19 @@ def _reloads(client: TestClient, outcome: str) -> float:
     raise AssertionError(f"no tasador_model_reloads_total for {outcome}")
 
 
-def _list_in_manifest(bundle: Path, name: str, digest: str) -> None:
-    path = bundle / "manifest.json"
-    manifest = json.loads(path.read_text())
-    manifest["artefacts"][name] = digest
-    path.write_text(json.dumps(manifest))
-
-
 def _fifo_in_manifest(bundle: Path) -> None:
     os.mkfifo(bundle / "pipe")  # nobody writes to it: a blocking open would never return
-    _list_in_manifest(bundle, "pipe", "0" * 64)
+    list_artefact(bundle, "pipe", "0" * 64)
 
 
 def _dev_zero_in_manifest(bundle: Path) -> None:
-    _list_in_manifest(bundle, "/dev/zero", "0" * 64)
+    list_artefact(bundle, "/dev/zero", "0" * 64)
 
 
 def _corrupt_check_set(bundle: Path) -> None:
     path = bundle / "check.npz"
     path.write_bytes(path.read_bytes()[:-40])  # cut short: zipfile raises BadZipFile
-    _list_in_manifest(bundle, "check.npz", sha256_file(path))
+    rehash(bundle, "check.npz")
 
 
 @pytest.mark.parametrize(

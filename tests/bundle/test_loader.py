@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 
 from app.bundle import versions
-from app.bundle.artefacts import sha256_file
 from app.bundle.loader import BundleError, load_bundle
 from app.cli import main
 from app.engines import sklearn as sklearn_engine
 from app.features import FEATURES
-from tests.helpers import make_client
+from tests.helpers import make_client, rehash
 
 Tamper = Callable[[Path], None]
 
@@ -158,8 +157,6 @@ def test_without_scikit_learn_the_compiled_engine_serves(
 
     assert load_bundle(bundle_copy).engine.name == "onnxruntime"
     (bundle_copy / "forest.onnx").write_bytes(b"")  # now the fallback would be needed
-    manifest = json.loads((bundle_copy / "manifest.json").read_text())
-    manifest["artefacts"]["forest.onnx"] = sha256_file(bundle_copy / "forest.onnx")
-    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    rehash(bundle_copy, "forest.onnx")
     with pytest.raises(BundleError, match=r"needs scikit-learn 1\.\d+\.\*, which is not installed"):
         load_bundle(bundle_copy)

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from app.bundle.artefacts import sha256_file
 from app.bundle.loader import BundleError, load_bundle
 from app.bundle.signing import Seal, public_key
 from app.cli import main
 from app.config import Settings
-from tests.helpers import make_client, make_key, sign
+from tests.helpers import make_client, make_key, rehash, sign
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_TRUSTED = "manifest.json is not signed by a trusted key"
@@ -88,9 +87,7 @@ def _edit_manifest(bundle: Path) -> None:
 def _swap_artefact(bundle: Path) -> None:
     # An attacker who cannot sign plants another forest and gives the manifest its hash.
     shutil.copy(bundle / "leaves.onnx", bundle / "forest.onnx")
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    manifest["artefacts"]["forest.onnx"] = sha256_file(bundle / "forest.onnx")
-    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    rehash(bundle, "forest.onnx")
 
 
 def _reformat_manifest(bundle: Path) -> None:

@@ -1,7 +1,6 @@
 """A bundle's files cannot run code, even when whoever planted them fixed the hashes."""
 
 import io
-import json
 import os
 import pickle
 from pathlib import Path
@@ -9,9 +8,9 @@ from pathlib import Path
 import joblib
 import pytest
 
-from app.bundle.artefacts import sha256_file
 from app.bundle.loader import BundleError, load_bundle
 from app.engines.sklearn import unpickle
+from tests.helpers import rehash
 
 
 class _Payload:
@@ -27,9 +26,7 @@ class _Payload:
 def _plant(bundle: Path, name: str, content: bytes) -> None:
     """Replace a file and give the manifest its new hash, as an attacker would."""
     (bundle / name).write_bytes(content)
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    manifest["artefacts"][name] = sha256_file(bundle / name)
-    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    rehash(bundle, name)
 
 
 def test_encodings_that_would_run_code_are_refused(bundle_copy: Path, tmp_path: Path) -> None:

@@ -1,6 +1,5 @@
 """The compiled engine: identical to scikit-learn, or scikit-learn serves instead."""
 
-import json
 import logging
 from pathlib import Path
 
@@ -9,14 +8,13 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestRegressor
 
-from app.bundle.artefacts import sha256_file
 from app.bundle.loader import load_bundle
 from app.engines import priced
 from app.engines.onnx import PARALLEL_FROM_ROWS, OnnxEngine
 from app.engines.sklearn import SklearnEngine
 from app.features import FEATURES
 from app.training.compile import forest_to_onnx
-from tests.helpers import ClientFactory
+from tests.helpers import ClientFactory, rehash
 
 
 def _inputs(n: int, seed: int = 0) -> np.ndarray:
@@ -64,9 +62,7 @@ def test_bundle_engine_matches_sklearn_on_many_rows(tiny_bundle: Path) -> None:
 
 def _replace_artefact(bundle: Path, name: str, content: bytes) -> None:
     (bundle / name).write_bytes(content)
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    manifest["artefacts"][name] = sha256_file(bundle / name)
-    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    rehash(bundle, name)
 
 
 def test_engine_that_disagrees_falls_back_to_sklearn(
